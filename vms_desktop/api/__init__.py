@@ -1,0 +1,1 @@
+"""Embedded HTTP API for detectors and tools (no Qt)."""

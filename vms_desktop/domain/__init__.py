@@ -1,0 +1,1 @@
+"""Plain data shared by every layer: cameras, events, clips, ids and their validation."""

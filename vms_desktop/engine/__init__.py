@@ -1,0 +1,1 @@
+"""Recording and clip engine: camera ingest, rolling buffer, clip building (no Qt)."""

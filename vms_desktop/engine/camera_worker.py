@@ -1,0 +1,250 @@
+"""One thread per camera: connect, copy packets into the rolling buffer, reconnect on trouble."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+
+import av
+
+from vms_desktop.domain.camera import CameraConfig, CameraState, CameraStatus
+from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
+from vms_desktop.engine.segment_buffer import SegmentBuffer, SegmentWriter
+from vms_desktop.engine.sources import (
+    DEFAULT_TIMEOUTS,
+    AuthError,
+    OpenedSource,
+    SourceError,
+    Timeouts,
+    describe_error,
+    open_source,
+)
+
+log = logging.getLogger(__name__)
+
+StatusListener = Callable[[CameraStatus], None]
+
+# Failed attempts after losing a stream before the camera counts as offline, not reconnecting.
+ATTEMPTS_BEFORE_OFFLINE = 3
+
+
+class StreamTimeline:
+    """Maps a source's packet timestamps to UTC seconds.
+
+    A packet's UTC time is its source timestamp plus an offset: the smallest ``arrival - dts``
+    seen so far, i.e. the least-delayed packet sets the anchor, so a burst of late packets
+    (at connect, after a network hiccup) keeps its true spacing instead of being stamped with
+    its arrival. The offset creeps forward slowly so a camera clock running slow cannot drag
+    the timeline back indefinitely, and jumps when the source's timestamps do.
+    """
+
+    CREEP_PER_SECOND = 0.0005
+    MAX_LAG = 5.0
+
+    def __init__(self, clock: WallClock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
+        self._offset: float | None = None
+        self._offset_at = 0.0
+        self._last_dts: float | None = None
+
+    def place(self, pts: float, dts: float) -> tuple[float, float]:
+        """UTC (pts, dts) for a packet whose source timestamps are ``pts``/``dts`` seconds."""
+        now = self._clock.now()
+        offset = now - dts
+        jumped_back = self._last_dts is not None and dts < self._last_dts - 1.0
+        if self._offset is None or jumped_back or offset - self._offset > self.MAX_LAG:
+            self._offset = offset
+        else:
+            crept = self._offset + (now - self._offset_at) * self.CREEP_PER_SECOND
+            self._offset = min(crept, offset)
+        self._offset_at = now
+        self._last_dts = dts
+        return pts + self._offset, dts + self._offset
+
+
+def backoff_delay(attempt: int, cap: float, base: float = 1.0) -> float:
+    """Seconds to wait before reconnect ``attempt`` (1-based): exponential, capped, jittered.
+
+    The jitter (a random point in the upper half of the step) keeps many cameras behind one
+    failed switch from reconnecting in lock-step.
+    """
+    step = min(cap, base * 2 ** max(0, attempt - 1))
+    return random.uniform(step / 2, step)
+
+
+class CameraWorker(threading.Thread):
+    """Records one camera into its :class:`SegmentBuffer` until stopped."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        buffer: SegmentBuffer,
+        *,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        stall_timeout: float = 10.0,
+        reconnect_max: float = 30.0,
+        auth_retry: float = 120.0,
+        clock: WallClock = SYSTEM_CLOCK,
+    ) -> None:
+        super().__init__(name=f"camera-{camera.id}", daemon=True)
+        self.camera = camera
+        self.buffer = buffer
+        self.timeouts = timeouts
+        self.stall_timeout = stall_timeout
+        self.reconnect_max = reconnect_max
+        self.auth_retry = auth_retry
+        self.clock = clock
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._status = CameraStatus(camera.id, CameraState.CONNECTING, since=clock.now())
+        self._listeners: list[StatusListener] = []
+        self._frame_times: deque[float] = deque(maxlen=64)
+        self._sessions = 0
+
+    # ---- public --------------------------------------------------------------------------
+
+    @property
+    def status(self) -> CameraStatus:
+        """The current state, safe to show (no credentials)."""
+        with self._lock:
+            return self._status
+
+    def add_listener(self, listener: StatusListener) -> None:
+        """Call ``listener`` (from this worker's thread) whenever the state changes."""
+        self._listeners.append(listener)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the worker to finish, close the open segment, and wait for it."""
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    # ---- thread --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        writer = SegmentWriter(self.buffer)
+        failures = 0
+        ever_recorded = False
+        while not self._stop_event.is_set():
+            try:
+                source = open_source(self.camera.url, self.timeouts, self.clock)
+            except AuthError as exc:
+                self._set_state(CameraState.AUTH_FAILED, str(exc))
+                # Slow and without escalation: a camera that locks accounts after a few bad
+                # logins must not be hammered.
+                self._stop_event.wait(self.auth_retry)
+                continue
+            except SourceError as exc:
+                failures += 1
+                lost = ever_recorded and failures <= ATTEMPTS_BEFORE_OFFLINE
+                self._set_state(CameraState.RECONNECTING if lost else CameraState.OFFLINE, str(exc))
+                self._stop_event.wait(backoff_delay(failures, self.reconnect_max))
+                continue
+            try:
+                recorded = self._record(source, writer)
+            finally:
+                writer.finish()
+                source.close()
+            if recorded:
+                ever_recorded = True
+                failures = 0
+            else:
+                failures += 1
+            if not self._stop_event.is_set():
+                self._stop_event.wait(backoff_delay(max(1, failures), self.reconnect_max))
+        self._set_state(CameraState.STOPPED, "")
+
+    def _record(self, source: OpenedSource, writer: SegmentWriter) -> bool:
+        """Copy packets until the stream ends, stalls or fails; True if any video arrived."""
+        video = source.video
+        writer.start(video, source.audio)
+        timeline = StreamTimeline(self.clock)
+        last_dts: dict[int, float] = {}
+        last_video = time.monotonic()
+        got_video = False
+        reason = "the stream ended"
+        try:
+            for packet in source.packets:
+                if self._stop_event.is_set():
+                    return got_video
+                if packet.dts is None and packet.pts is None:
+                    continue
+                if packet.pts is None:
+                    packet.pts = packet.dts
+                if packet.dts is None:
+                    packet.dts = packet.pts
+                base = packet.time_base
+                pts, dts = timeline.place(float(packet.pts * base), float(packet.dts * base))
+                index = packet.stream.index
+                if dts <= last_dts.get(index, float("-inf")):
+                    continue  # a repeated or reordered timestamp would stop the muxer
+                last_dts[index] = dts
+                is_video = packet.stream is video
+                writer.write(packet, pts, dts)
+                if is_video:
+                    last_video = time.monotonic()
+                    self._frame_times.append(last_video)
+                    if not got_video:
+                        got_video = True
+                        self._on_first_video(source)
+                    elif len(self._frame_times) % 16 == 0:
+                        self._refresh_rate()
+                elif time.monotonic() - last_video > self.stall_timeout:
+                    reason = f"no video for {self.stall_timeout:g} s"
+                    break
+        except (av.FFmpegError, OSError, SourceError) as exc:
+            reason = describe_error(exc, self.camera.url)
+            if isinstance(exc, av.error.ExitError):
+                # PyAV's read timeout interrupts a blocked read: the camera went silent.
+                reason = f"no data for {self.timeouts.read:g} s"
+        if not self._stop_event.is_set():
+            log.warning("camera %s: %s", self.camera.id, reason)
+            self._set_state(CameraState.RECONNECTING, reason)
+        return got_video
+
+    # ---- state ---------------------------------------------------------------------------
+
+    def _on_first_video(self, source: OpenedSource) -> None:
+        self._sessions += 1
+        context = source.video.codec_context
+        with self._lock:
+            self._status = replace(
+                self._status,
+                width=context.width,
+                height=context.height,
+                codec=context.name,
+                has_audio=source.audio is not None,
+            )
+        self._set_state(CameraState.RECORDING, source.description)
+
+    def _refresh_rate(self) -> None:
+        times = self._frame_times
+        span = times[-1] - times[0]
+        fps = (len(times) - 1) / span if span > 0 else 0.0
+        with self._lock:
+            self._status = replace(self._status, fps=round(fps, 2), last_packet_at=self.clock.now())
+
+    def _set_state(self, state: CameraState, reason: str) -> None:
+        with self._lock:
+            previous = self._status
+            self._status = replace(
+                previous,
+                state=state,
+                reason=reason,
+                since=self.clock.now() if state is not previous.state else previous.since,
+                reconnects=max(0, self._sessions - 1),
+                fps=previous.fps if state is CameraState.RECORDING else 0.0,
+            )
+            status = self._status
+        if state is not previous.state:
+            log.info("camera %s: %s (%s)", self.camera.id, state.value, reason or "-")
+        for listener in self._listeners:
+            try:
+                listener(status)
+            except Exception:  # a listener's bug must not stop recording
+                log.exception("camera status listener failed")

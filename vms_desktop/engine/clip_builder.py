@@ -1,0 +1,543 @@
+"""Cuts an event's window out of a camera's buffer into the clip format: MP4, H.264, fixed fps/size.
+
+For event time ``T`` the clip covers ``[T - pre, T + post]``. Decoding starts at the keyframe that
+opens the segment holding ``T - pre``; every output slot ``k`` (at ``T - pre + k / fps``) shows the
+newest source picture at or before that moment, so the picture seen at ``T`` sits at offset
+``pre``. Pictures are scaled to fit and padded (never stretched). A window that reaches into the
+future is encoded while its footage is recorded, so the clip is done moments after the window
+closes. Slots with no footage become black and are reported as gaps. The file appears atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import logging
+import math
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
+from vms_desktop.engine.segment_buffer import (
+    GAP_TOLERANCE,
+    Gap,
+    SegmentBuffer,
+    SegmentStream,
+    from_ts,
+)
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float], None]
+
+# AAC sample rates; audio at another rate is resampled to 48 kHz.
+_AAC_RATES = {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000}
+
+
+class ClipError(Exception):
+    """A clip could not be built; the message is safe to show to a user."""
+
+
+class NoFootageError(ClipError):
+    """The buffer holds no footage for the requested window."""
+
+
+class ClipCancelled(ClipError):
+    """The build was cancelled."""
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """What a clip looks like: its window around the event and its encoding."""
+
+    pre_seconds: float = 10.0
+    post_seconds: float = 20.0
+    fps: int = 15
+    width: int = 640
+    height: int = 480
+    preset: str = "veryfast"
+    crf: int = 23
+
+    @property
+    def frame_count(self) -> int:
+        """Pictures in a complete clip."""
+        return round((self.pre_seconds + self.post_seconds) * self.fps)
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """A finished clip file and what it holds."""
+
+    path: Path
+    camera_id: str
+    event_time: float
+    start: float
+    end: float
+    fps: int
+    width: int
+    height: int
+    frames: int
+    duration: float
+    size: int
+    sha256: str
+    has_audio: bool
+    source_width: int
+    source_height: int
+    gaps: tuple[Gap, ...] = field(default_factory=tuple)
+
+    @property
+    def complete(self) -> bool:
+        """True when every moment of the window has footage."""
+        return not self.gaps
+
+
+def fit_size(width: int, height: int, sar: Fraction, box_w: int, box_h: int) -> tuple[int, int]:
+    """The largest even size with the picture's display aspect that fits in the box."""
+    aspect = width * sar / height if height else Fraction(box_w, box_h)
+    if Fraction(box_w, box_h) > aspect:
+        fitted_h = box_h
+        fitted_w = min(box_w, max(2, round(box_h * aspect / 2) * 2))
+    else:
+        fitted_w = box_w
+        fitted_h = min(box_h, max(2, round(box_w / aspect / 2) * 2))
+    return fitted_w, fitted_h
+
+
+class _Scaler:
+    """Scales and pads decoded pictures to the clip size; rebuilt when the input changes."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width = width
+        self.height = height
+        self._key: tuple[int, int, str, Fraction] | None = None
+        self._graph: Any = None
+
+    def convert(self, frame: Any, sar: Fraction | None) -> Any:
+        if not sar or sar <= 0:
+            sar = Fraction(1, 1)
+        key = (frame.width, frame.height, frame.format.name, Fraction(sar))
+        if key != self._key:
+            self._graph = self._build(frame, Fraction(sar))
+            self._key = key
+        self._graph.push(frame)
+        return self._graph.pull()
+
+    def _build(self, frame: Any, sar: Fraction) -> Any:
+        fitted_w, fitted_h = fit_size(frame.width, frame.height, sar, self.width, self.height)
+        graph = av.filter.Graph()
+        source = graph.add_buffer(
+            width=frame.width,
+            height=frame.height,
+            format=frame.format.name,
+            time_base=Fraction(1, 90000),
+        )
+        x, y = (self.width - fitted_w) // 2, (self.height - fitted_h) // 2
+        chain = [
+            source,
+            graph.add("scale", f"{fitted_w}:{fitted_h}:flags=bicubic"),
+            graph.add("pad", f"{self.width}:{self.height}:{x}:{y}:black"),
+            graph.add("setsar", "1"),
+            graph.add("format", "yuv420p"),
+            graph.add("buffersink"),
+        ]
+        for upstream, downstream in itertools.pairwise(chain):
+            upstream.link_to(downstream)
+        graph.configure()
+        return graph
+
+
+class _AudioTrack:
+    """Places decoded audio on the clip's timeline, with silence where the camera sent none."""
+
+    def __init__(self, stream: Any, output: Any, window_start: float, duration: float) -> None:
+        context = stream.codec_context
+        rate = context.sample_rate or 48000
+        self.rate = rate if rate in _AAC_RATES else 48000
+        channels = getattr(context.layout, "nb_channels", 1) or 1
+        self.layout = "stereo" if channels >= 2 else "mono"
+        self.channels = 2 if channels >= 2 else 1
+        self.encoder = output.add_stream("aac", rate=self.rate, layout=self.layout)
+        self.encoder.bit_rate = 64000 * self.channels
+        self.resampler = av.AudioResampler(format="fltp", layout=self.layout, rate=self.rate)
+        self.window_start = window_start
+        self.total = round(duration * self.rate)
+        self.cursor = 0  # samples written so far
+
+    def add(self, frame: Any, frame_time: float, output: Any) -> None:
+        for converted in self.resampler.resample(frame):
+            samples = converted.to_ndarray()
+            position = round((frame_time - self.window_start) * self.rate)
+            frame_time += converted.samples / self.rate
+            self._place(samples, position, output)
+
+    def _place(self, samples: np.ndarray, position: int, output: Any) -> None:
+        if position > self.cursor:
+            self._write(np.zeros((self.channels, position - self.cursor), np.float32), output)
+        skip = self.cursor - position
+        if skip > 0:
+            samples = samples[:, skip:]
+        samples = samples[:, : max(0, self.total - self.cursor)]
+        if samples.shape[1]:
+            self._write(samples, output)
+
+    def _write(self, samples: np.ndarray, output: Any) -> None:
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples, dtype=np.float32), format="fltp", layout=self.layout
+        )
+        frame.sample_rate = self.rate
+        frame.pts = self.cursor
+        frame.time_base = Fraction(1, self.rate)
+        self.cursor += samples.shape[1]
+        for packet in self.encoder.encode(frame):
+            output.mux(packet)
+
+    def finish(self, output: Any) -> None:
+        if self.cursor < self.total:
+            self._write(np.zeros((self.channels, self.total - self.cursor), np.float32), output)
+        for packet in self.encoder.encode(None):
+            output.mux(packet)
+
+
+class ClipBuilder:
+    """Builds clips from one camera's :class:`SegmentBuffer`."""
+
+    def __init__(
+        self,
+        buffer: SegmentBuffer,
+        *,
+        wait_grace: float = 10.0,
+        clock: WallClock = SYSTEM_CLOCK,
+    ) -> None:
+        self.buffer = buffer
+        self.wait_grace = wait_grace
+        self.clock = clock
+
+    def build(
+        self,
+        event_time: float,
+        spec: ClipSpec,
+        destination: Path,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ClipResult:
+        """Write the clip for ``event_time`` (UTC seconds) to ``destination``, atomically.
+
+        Blocks until the window's footage has been recorded (or has failed to arrive for
+        ``wait_grace`` seconds after the window closed).
+        """
+        start = event_time - spec.pre_seconds
+        end = event_time + spec.post_seconds
+        self._check_footage_possible(start, end)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temp = _reserve_temp(destination)
+        try:
+            result = _Encode(self, spec, start, end, event_time, temp, progress, cancel).run()
+            _publish(temp, destination)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return ClipResult(
+            path=destination,
+            camera_id=self.buffer.camera_id,
+            event_time=event_time,
+            start=start,
+            end=end,
+            fps=spec.fps,
+            width=spec.width,
+            height=spec.height,
+            frames=result.frames,
+            duration=result.frames / spec.fps,
+            size=destination.stat().st_size,
+            sha256=_sha256(destination),
+            has_audio=result.has_audio,
+            source_width=result.source_width,
+            source_height=result.source_height,
+            gaps=tuple(result.gaps),
+        )
+
+    def _check_footage_possible(self, start: float, end: float) -> None:
+        newest = self.buffer.newest
+        oldest = self.buffer.oldest
+        now = self.clock.now()
+        window = f"{_iso(start)} .. {_iso(end)}"
+        if newest is None or oldest is None:
+            if end <= now or not self.buffer.is_recording():
+                raise NoFootageError(f"camera {self.buffer.camera_id} has no footage for {window}")
+            return
+        if end <= oldest:
+            raise NoFootageError(
+                f"camera {self.buffer.camera_id}: {window} is older than the buffer "
+                f"(footage from {_iso(oldest)})"
+            )
+        if not self.buffer.covering(start, end) and end <= now - self.wait_grace:
+            raise NoFootageError(f"camera {self.buffer.camera_id} has no footage for {window}")
+
+
+@dataclass
+class _Outcome:
+    frames: int = 0
+    has_audio: bool = False
+    source_width: int = 0
+    source_height: int = 0
+    gaps: list[Gap] = field(default_factory=list)
+
+
+class _Encode:
+    """One clip build: demux the buffer stream, resample in time, scale, encode, mux."""
+
+    def __init__(
+        self,
+        builder: ClipBuilder,
+        spec: ClipSpec,
+        start: float,
+        end: float,
+        event_time: float,
+        temp: Path,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.builder = builder
+        self.spec = spec
+        self.start = start
+        self.end = end
+        self.event_time = event_time
+        self.temp = temp
+        self.progress = progress
+        self.cancel = cancel or threading.Event()
+        self.slots = spec.frame_count
+        self.slot = 0  # next output slot to fill
+        self.held: Any = None  # newest source picture not after the next slot
+        self.held_time = -math.inf
+        self.held_scaled: Any = None
+        self.outcome = _Outcome()
+        self.black: Any = None
+        self.gap_start: float | None = None
+        self.reported = -1.0
+        # A picture older than this at a slot's time means the footage has a hole there.
+        self.max_hold = GAP_TOLERANCE
+        self.scaler = _Scaler(spec.width, spec.height)
+        self.sar: Fraction | None = None
+
+    def slot_time(self, index: int) -> float:
+        return self.start + index / self.spec.fps
+
+    def run(self) -> _Outcome:
+        buffer = self.builder.buffer
+        deadline = self.end + self.builder.wait_grace
+        try:
+            stream = SegmentStream(buffer, self.start, deadline)
+        except LookupError:
+            raise NoFootageError(
+                f"camera {buffer.camera_id} has no footage for "
+                f"{_iso(self.start)} .. {_iso(self.end)}"
+            ) from None
+        done = threading.Event()
+        watcher = threading.Thread(
+            target=self._watch_cancel, args=(stream, done), name="clip-cancel", daemon=True
+        )
+        watcher.start()
+        try:
+            with stream:
+                self._transcode(stream)
+        finally:
+            done.set()
+            watcher.join()
+        return self.outcome
+
+    def _watch_cancel(self, stream: SegmentStream, done: threading.Event) -> None:
+        """Wake a read that waits for live footage when the build is cancelled."""
+        while not done.wait(0.2):
+            if self.cancel.is_set():
+                stream.stop()
+                return
+
+    def _transcode(self, stream: SegmentStream) -> None:
+        near = stream.first_segment.start
+        try:
+            source = av.open(
+                stream,
+                format="mpegts",
+                options={"probesize": "2000000", "analyzeduration": "1000000"},
+            )
+        except av.FFmpegError as exc:
+            raise ClipError(f"the buffered footage could not be read ({exc})") from None
+        output = av.open(str(self.temp), "w", format="mp4", options={"movflags": "+faststart"})
+        try:
+            if not source.streams.video:
+                raise NoFootageError("the buffered footage has no video")
+            video = source.streams.video[0]
+            video.codec_context.thread_type = "AUTO"
+            self.sar = video.codec_context.sample_aspect_ratio
+            audio_in = source.streams.audio[0] if source.streams.audio else None
+            encoder = output.add_stream("libx264", rate=self.spec.fps)
+            encoder.width, encoder.height = self.spec.width, self.spec.height
+            encoder.pix_fmt = "yuv420p"
+            encoder.time_base = Fraction(1, self.spec.fps)
+            encoder.codec_context.thread_type = "AUTO"
+            encoder.options = {
+                "preset": self.spec.preset,
+                "crf": str(self.spec.crf),
+                # A keyframe a second keeps seeking in players quick.
+                "g": str(self.spec.fps),
+            }
+            track = (
+                _AudioTrack(audio_in, output, self.start, self.slots / self.spec.fps)
+                if audio_in is not None
+                else None
+            )
+            self.outcome.has_audio = track is not None
+            selected = [video] + ([audio_in] if audio_in is not None else [])
+            after_end = 0
+            for packet in source.demux(selected):
+                self._check_cancel()
+                if packet.pts is None:
+                    continue
+                moment = from_ts(packet.pts, near)
+                if packet.stream is video:
+                    for frame in packet.decode():
+                        self._take(frame, from_ts(frame.pts, near), encoder, output)
+                    if moment >= self.end:
+                        after_end += 1
+                        # A couple of packets past the end settle decoder reordering.
+                        if after_end >= 3 or self.slot >= self.slots:
+                            break
+                elif track is not None and moment < self.end:
+                    for frame in packet.decode():
+                        track.add(frame, from_ts(frame.pts, near), output)
+            with contextlib.suppress(av.FFmpegError):
+                for frame in video.decode(None):
+                    if frame.pts is not None:
+                        self._take(frame, from_ts(frame.pts, near), encoder, output)
+            self._check_cancel()
+            self._finish_slots(encoder, output)
+            if self.outcome.frames == 0 or self._all_gap():
+                raise NoFootageError(
+                    f"camera {self.builder.buffer.camera_id} has no footage for "
+                    f"{_iso(self.start)} .. {_iso(self.end)}"
+                )
+            for packet_out in encoder.encode(None):
+                output.mux(packet_out)
+            if track is not None:
+                track.finish(output)
+        finally:
+            source.close()
+            output.close()
+
+    def _take(self, frame: Any, moment: float, encoder: Any, output: Any) -> None:
+        """Accept a decoded source picture shown from ``moment`` on."""
+        if not self.outcome.source_width:
+            self.outcome.source_width, self.outcome.source_height = frame.width, frame.height
+        # Slots before this picture show the previous one (or black across a hole).
+        while self.slot < self.slots and self.slot_time(self.slot) < moment - 1e-3:
+            self._emit(encoder, output)
+        if self.slot < self.slots:
+            self.held, self.held_time, self.held_scaled = frame, moment, None
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise ClipCancelled("clip build cancelled")
+
+    def _emit(self, encoder: Any, output: Any) -> None:
+        when = self.slot_time(self.slot)
+        if self.held is not None and when - self.held_time <= self.max_hold:
+            if self.held_scaled is None:
+                self.held_scaled = self.scaler.convert(self.held, self.sar)
+            picture = self.held_scaled
+            self._close_gap(when)
+        else:
+            picture = self._black()
+            if self.gap_start is None:
+                self.gap_start = when
+        picture.pts = self.slot
+        picture.time_base = Fraction(1, self.spec.fps)
+        # Otherwise x264 copies the source's frame types and adds needless keyframes.
+        picture.pict_type = av.video.frame.PictureType.NONE
+        for packet in encoder.encode(picture):
+            output.mux(packet)
+        self.slot += 1
+        self.outcome.frames += 1
+        self._report()
+
+    def _finish_slots(self, encoder: Any, output: Any) -> None:
+        while self.slot < self.slots:
+            self._emit(encoder, output)
+        self._close_gap(self.end)
+
+    def _close_gap(self, when: float) -> None:
+        if self.gap_start is not None:
+            self.outcome.gaps.append(Gap(self.gap_start, when))
+            self.gap_start = None
+
+    def _all_gap(self) -> bool:
+        covered = self.end - self.start - sum(g.duration for g in self.outcome.gaps)
+        return covered <= 1e-6
+
+    def _black(self) -> Any:
+        if self.black is None:
+            shape = (self.spec.height * 3 // 2, self.spec.width)
+            planes = np.full(shape, 128, np.uint8)
+            planes[: self.spec.height] = 16
+            self.black = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        return self.black
+
+    def _report(self) -> None:
+        if self.progress is None:
+            return
+        fraction = self.slot / self.slots
+        if fraction - self.reported >= 0.02 or self.slot == self.slots:
+            self.reported = fraction
+            try:
+                self.progress(fraction)
+            except Exception:  # a progress listener's bug must not break the clip
+                log.exception("clip progress callback failed")
+
+
+def _reserve_temp(destination: Path) -> Path:
+    """A new, unique temp file beside ``destination`` (so the final rename is atomic)."""
+    while True:
+        temp = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            return temp
+        except FileExistsError:
+            continue
+
+
+def _publish(temp: Path, destination: Path) -> None:
+    """Make ``temp`` durable and move it to ``destination`` in one step."""
+    fd = os.open(temp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, destination)
+    directory = os.open(destination.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _iso(seconds: float) -> str:
+    from vms_desktop.engine.clock import to_datetime
+
+    return to_datetime(seconds).isoformat(timespec="milliseconds").replace("+00:00", "Z")

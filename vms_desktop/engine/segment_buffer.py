@@ -1,0 +1,528 @@
+"""One camera's rolling buffer: keyframe-aligned MPEG-TS segments on disk, with UTC times.
+
+Packets are copied without decoding into segments of about ``segment_seconds``, each starting on a
+video keyframe. MPEG-TS survives a crash (a cut-off file is still readable up to its last packet),
+and consecutive segments concatenate into one valid byte stream, so a clip reader opens one
+demuxer over many segments instead of paying an open per segment.
+
+Every packet's PTS/DTS is its UTC time in 90 kHz units (written modulo 2**33 by the muxer), so the
+files themselves say when each picture was seen; a segment's name gives its start (and, once
+closed, its end) in milliseconds, so the index is rebuilt from a directory listing at start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
+
+log = logging.getLogger(__name__)
+
+TS_HZ = 90_000
+TS_WRAP = 1 << 33
+TS_TIME_BASE = Fraction(1, TS_HZ)
+# A hole shorter than this between segments is jitter, not missing footage.
+GAP_TOLERANCE = 0.5
+
+_CLOSED_NAME = re.compile(r"^(\d{13})_(\d{13})\.ts$")
+_OPEN_NAME = re.compile(r"^(\d{13})\.open\.ts$")
+
+
+def to_ts(seconds: float) -> int:
+    """UTC seconds as an (unwrapped) 90 kHz timestamp."""
+    return round(seconds * TS_HZ)
+
+
+def from_ts(ts: int, near: float) -> float:
+    """UTC seconds for a 33-bit 90 kHz timestamp, choosing the wrap closest to ``near``."""
+    base = to_ts(near)
+    diff = (ts - base) % TS_WRAP
+    if diff >= TS_WRAP // 2:
+        diff -= TS_WRAP
+    return (base + diff) / TS_HZ
+
+
+@dataclass
+class Segment:
+    """A stretch of one camera's footage in one file, ``[start, end)`` in UTC seconds."""
+
+    start: float
+    end: float
+    path: Path
+    size: int = 0
+    closed: bool = True
+    # Total packets; only known for segments written by this process.
+    packets: int = 0
+
+    @property
+    def duration(self) -> float:
+        """Seconds of footage the segment covers."""
+        return max(0.0, self.end - self.start)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch of a requested window with no footage, in UTC seconds."""
+
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        """Length of the gap in seconds."""
+        return self.end - self.start
+
+
+class _SegmentFile(io.RawIOBase):
+    """Write side of an open segment: counts bytes and wakes readers after every write."""
+
+    def __init__(self, buffer: SegmentBuffer, segment: Segment) -> None:
+        super().__init__()
+        self._buffer = buffer
+        self._segment = segment
+        self._fd = os.open(segment.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            written += os.write(self._fd, view[written:])
+        self._buffer._grew(self._segment, written)
+        return written
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+class SegmentWriter:
+    """Muxes one camera's packets into keyframe-aligned segments of a :class:`SegmentBuffer`.
+
+    Used by exactly one thread (the camera's worker). Call :meth:`start` with the source's
+    streams after each (re)connect, :meth:`write` for every packet with its UTC times, and
+    :meth:`finish` when the connection ends so the open segment is closed and a gap recorded.
+    """
+
+    def __init__(self, buffer: SegmentBuffer) -> None:
+        self._buffer = buffer
+        self._video: Any = None
+        self._audio: Any = None
+        self._out: Any = None
+        self._out_video: Any = None
+        self._out_audio: Any = None
+        self._segment: Segment | None = None
+        self._last_time = 0.0
+        self._frame_seconds = 0.0
+
+    def start(self, video_stream: Any, audio_stream: Any | None) -> None:
+        """Begin a new recording session with these input streams (closes any open segment)."""
+        self.finish()
+        self._video = video_stream
+        self._audio = audio_stream
+        rate = video_stream.average_rate or video_stream.guessed_rate
+        self._frame_seconds = float(1 / rate) if rate else 1 / 15
+
+    def write(self, packet: Any, pts_time: float, dts_time: float) -> None:
+        """Store one packet whose presentation/decoding times are the given UTC seconds."""
+        is_video = packet.stream is self._video
+        if is_video and packet.is_keyframe and self._should_cut(pts_time):
+            self._cut(pts_time)
+        if self._out is None:
+            return  # nothing is recorded until the first video keyframe of a session
+        target = self._out_video if is_video else self._out_audio
+        if target is None:
+            return
+        packet.pts = to_ts(pts_time)
+        packet.dts = to_ts(dts_time)
+        packet.time_base = TS_TIME_BASE
+        packet.stream = target
+        self._out.mux(packet)
+        assert self._segment is not None
+        self._segment.packets += 1
+        if is_video:
+            self._last_time = max(self._last_time, pts_time)
+            self._buffer._extend(self._segment, self._last_time + self._frame_seconds)
+
+    def finish(self) -> None:
+        """Close the open segment, if any; the next packets start a new one on a keyframe."""
+        if self._out is not None:
+            try:
+                self._out.close()
+            except (av.FFmpegError, OSError) as exc:
+                log.warning("closing a buffer segment failed: %s", exc)
+            self._out = None
+        if self._segment is not None:
+            self._buffer._close(self._segment)
+            self._segment = None
+
+    def _should_cut(self, pts_time: float) -> bool:
+        if self._segment is None:
+            return True
+        # Cut at the first keyframe near the target length; timestamps jitter a little, so a
+        # keyframe a few frames early still counts.
+        return pts_time - self._segment.start >= self._buffer.segment_seconds * 0.75
+
+    def _cut(self, start: float) -> None:
+        self.finish()
+        segment = self._buffer._open(start)
+        sink = _SegmentFile(self._buffer, segment)
+        # mpegts_copyts keeps our UTC timestamps as given (the muxer would otherwise add 1.4 s);
+        # flush_packets hands every packet to the file at once so live readers see it.
+        out = av.open(
+            sink, "w", format="mpegts", options={"mpegts_copyts": "1", "flush_packets": "1"}
+        )
+        self._out_video = out.add_stream_from_template(self._video)
+        self._out_audio = (
+            out.add_stream_from_template(self._audio) if self._audio is not None else None
+        )
+        self._out = out
+        self._segment = segment
+
+
+class SegmentBuffer:
+    """One camera's segments on disk, kept for ``retention_seconds`` and ``max_bytes``.
+
+    Thread-safe: one writer (the camera worker) and any number of readers (clip builders).
+    Segments are removed oldest first once they are older than the retention time or the
+    buffer is over its size, except segments a reader still has pinned.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        camera_id: str,
+        *,
+        retention_seconds: float = 600.0,
+        max_bytes: int = 2 << 30,
+        segment_seconds: float = 2.0,
+        clock: WallClock = SYSTEM_CLOCK,
+    ) -> None:
+        self.camera_id = camera_id
+        self.directory = root / camera_id
+        self.retention_seconds = retention_seconds
+        self.max_bytes = max_bytes
+        self.segment_seconds = segment_seconds
+        self.clock = clock
+        self.changed = threading.Condition()
+        self._segments: list[Segment] = []
+        self._pins: dict[int, float] = {}
+        self._next_pin = 0
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._load()
+
+    # ---- queries -------------------------------------------------------------------------
+
+    def segments(self) -> list[Segment]:
+        """A snapshot of all segments, oldest first."""
+        with self.changed:
+            return list(self._segments)
+
+    def covering(self, start: float, end: float) -> list[Segment]:
+        """Segments that overlap ``[start, end]``, oldest first."""
+        with self.changed:
+            return [s for s in self._segments if s.end > start and s.start < end]
+
+    def segment_at_or_before(self, moment: float) -> Segment | None:
+        """The latest segment starting at or before ``moment`` (its keyframe precedes it)."""
+        with self.changed:
+            found = None
+            for segment in self._segments:
+                if segment.start <= moment + 1e-6:
+                    found = segment
+                else:
+                    break
+            return found
+
+    def segment_after(self, segment: Segment) -> Segment | None:
+        """The segment that follows ``segment`` in time, if one exists yet."""
+        with self.changed:
+            for candidate in self._segments:
+                if candidate.start > segment.start:
+                    return candidate
+            return None
+
+    def gaps(self, start: float, end: float, *, until: float | None = None) -> list[Gap]:
+        """Stretches of ``[start, end]`` that no segment covers.
+
+        Footage is only expected up to ``until`` (default: now), so a window that reaches into
+        the future reports no gap for the part that has not happened yet.
+        """
+        limit = min(end, self.clock.now() if until is None else until)
+        holes: list[Gap] = []
+        cursor = start
+        for segment in self.covering(start, limit):
+            if segment.start - cursor > GAP_TOLERANCE:
+                holes.append(Gap(cursor, min(segment.start, limit)))
+            cursor = max(cursor, segment.end)
+        if limit - cursor > GAP_TOLERANCE:
+            holes.append(Gap(cursor, limit))
+        return holes
+
+    @property
+    def oldest(self) -> float | None:
+        """UTC start of the oldest footage, or None when empty."""
+        with self.changed:
+            return self._segments[0].start if self._segments else None
+
+    @property
+    def newest(self) -> float | None:
+        """UTC end of the newest footage, or None when empty."""
+        with self.changed:
+            return self._segments[-1].end if self._segments else None
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes on disk."""
+        with self.changed:
+            return sum(s.size for s in self._segments)
+
+    def is_recording(self) -> bool:
+        """True while a segment is open for writing."""
+        with self.changed:
+            return bool(self._segments) and not self._segments[-1].closed
+
+    # ---- readers' pins -------------------------------------------------------------------
+
+    def pin(self, start: float) -> int:
+        """Keep segments from ``start`` on from being pruned until :meth:`unpin`."""
+        with self.changed:
+            self._next_pin += 1
+            self._pins[self._next_pin] = start
+            return self._next_pin
+
+    def move_pin(self, token: int, start: float) -> None:
+        """Advance a pin as its reader moves forward."""
+        with self.changed:
+            if token in self._pins:
+                self._pins[token] = start
+
+    def unpin(self, token: int) -> None:
+        """Release a pin."""
+        with self.changed:
+            self._pins.pop(token, None)
+
+    # ---- maintenance ---------------------------------------------------------------------
+
+    def prune(self) -> list[Segment]:
+        """Delete closed segments beyond retention or size, oldest first; returns them."""
+        removed: list[Segment] = []
+        with self.changed:
+            horizon = self.clock.now() - self.retention_seconds
+            pinned = min(self._pins.values(), default=float("inf"))
+            total = sum(s.size for s in self._segments)
+            while self._segments:
+                oldest = self._segments[0]
+                if not oldest.closed or oldest.end > pinned:
+                    break
+                if oldest.end >= horizon and total <= self.max_bytes:
+                    break
+                self._segments.pop(0)
+                total -= oldest.size
+                removed.append(oldest)
+        for segment in removed:
+            with contextlib.suppress(FileNotFoundError):
+                segment.path.unlink()
+        return removed
+
+    # ---- writer side (SegmentWriter) -----------------------------------------------------
+
+    def _open(self, start: float) -> Segment:
+        millis = round(start * 1000)
+        path = self.directory / f"{millis:013d}.open.ts"
+        with self.changed:
+            if self._segments and self._segments[-1].end > start:
+                # A restarted source can produce a time the last segment already covers;
+                # clamp so segments never overlap.
+                self._segments[-1].end = start
+            segment = Segment(start=start, end=start, path=path, closed=False)
+            self._segments.append(segment)
+            self.changed.notify_all()
+        return segment
+
+    def _grew(self, segment: Segment, count: int) -> None:
+        with self.changed:
+            segment.size += count
+            self.changed.notify_all()
+
+    def _extend(self, segment: Segment, end: float) -> None:
+        with self.changed:
+            segment.end = max(segment.end, end)
+
+    def _close(self, segment: Segment) -> None:
+        final = self.directory / (
+            f"{round(segment.start * 1000):013d}_{round(segment.end * 1000):013d}.ts"
+        )
+        with self.changed:
+            # Renamed under the lock so a reader never sees the old name gone and the new one
+            # not yet recorded.
+            try:
+                if segment.packets == 0:
+                    segment.path.unlink()
+                    self._segments.remove(segment)
+                else:
+                    os.replace(segment.path, final)
+                    segment.path = final
+            except (OSError, ValueError) as exc:
+                log.warning("finalising buffer segment failed: %s", exc)
+            segment.closed = True
+            self.changed.notify_all()
+        self.prune()
+
+    # ---- start-up ------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        found: list[Segment] = []
+        for entry in sorted(self.directory.iterdir()):
+            closed = _CLOSED_NAME.match(entry.name)
+            if closed:
+                found.append(
+                    Segment(
+                        start=int(closed.group(1)) / 1000,
+                        end=int(closed.group(2)) / 1000,
+                        path=entry,
+                        size=entry.stat().st_size,
+                    )
+                )
+                continue
+            if _OPEN_NAME.match(entry.name):
+                recovered = _recover(entry)
+                if recovered is not None:
+                    found.append(recovered)
+                continue
+            if entry.name.endswith(".tmp"):
+                entry.unlink(missing_ok=True)
+        found.sort(key=lambda s: s.start)
+        self._segments = found
+        self.prune()
+
+
+def _recover(path: Path) -> Segment | None:
+    """Close a segment left open by a crash: find its last packet time and rename it."""
+    start = int(path.name.split(".")[0]) / 1000
+    end = start
+    try:
+        with av.open(str(path)) as container:
+            for packet in container.demux(container.streams.video[0]):
+                if packet.pts is not None:
+                    end = max(end, from_ts(packet.pts, start))
+    except (av.FFmpegError, IndexError, OSError):
+        pass  # a torn tail ends the file where it stops making sense
+    if end <= start:
+        path.unlink(missing_ok=True)
+        return None
+    final = path.with_name(f"{round(start * 1000):013d}_{round(end * 1000):013d}.ts")
+    os.replace(path, final)
+    log.info("recovered buffer segment %s after an unclean stop", final.name)
+    return Segment(start=start, end=end, path=final, size=final.stat().st_size)
+
+
+def total_seconds(segments: Iterable[Segment]) -> float:
+    """Seconds of footage in ``segments``."""
+    return sum(s.duration for s in segments)
+
+
+@dataclass
+class _ReadPosition:
+    segment: Segment
+    handle: Any = None
+
+
+class SegmentStream(io.RawIOBase):
+    """A read-only byte stream over consecutive segments from ``start`` on, live at its tail.
+
+    Reading past the newest data waits for the writer (or the next segment after a
+    reconnect) until the stream is stopped or ``deadline`` (UTC seconds) passes, so a clip
+    builder can demux footage as it is recorded. Pins the segments it still needs.
+    """
+
+    def __init__(self, buffer: SegmentBuffer, start: float, deadline: float) -> None:
+        super().__init__()
+        first = buffer.segment_at_or_before(start)
+        if first is None:
+            covering = buffer.covering(start, deadline)
+            if not covering:
+                raise LookupError("no footage buffered from that time")
+            first = covering[0]
+        self.buffer = buffer
+        self.deadline = deadline
+        self.first_segment = first
+        self._position = _ReadPosition(first)
+        self._pin = buffer.pin(first.start)
+        self._stopped = threading.Event()
+
+    def readable(self) -> bool:
+        return True
+
+    def stop(self) -> None:
+        """Make any waiting or future read return end-of-stream."""
+        self._stopped.set()
+        with self.buffer.changed:
+            self.buffer.changed.notify_all()
+
+    def extend_deadline(self, deadline: float) -> None:
+        """Move the time after which a read at the live tail gives up."""
+        self.deadline = max(self.deadline, deadline)
+
+    def readinto(self, target: Any) -> int:
+        view = memoryview(target)
+        while not self._stopped.is_set():
+            position = self._position
+            if position.handle is None:
+                path = position.segment.path
+                try:
+                    position.handle = open(path, "rb", buffering=0)  # noqa: SIM115
+                except FileNotFoundError:
+                    with self.buffer.changed:
+                        renamed = position.segment.path != path
+                    if renamed:
+                        continue  # closed and renamed between the lookup and the open
+                    return 0  # pruned: nothing more to read from here
+            count = position.handle.readinto(view)
+            if count:
+                return int(count)
+            if not self._advance_or_wait():
+                return 0
+        return 0
+
+    def _advance_or_wait(self) -> bool:
+        """At the end of the current file: move on, wait for data, or report the end."""
+        buffer = self.buffer
+        position = self._position
+        with buffer.changed:
+            segment = position.segment
+            if segment.closed and position.handle.tell() >= segment.size:
+                following = buffer.segment_after(segment)
+                if following is not None:
+                    position.handle.close()
+                    self._position = _ReadPosition(following)
+                    buffer.move_pin(self._pin, following.start)
+                    return True
+            elif position.handle.tell() < segment.size:
+                return True
+            if self._stopped.is_set() or buffer.clock.now() >= self.deadline:
+                return False
+            buffer.changed.wait(timeout=0.2)
+            return True
+
+    def close(self) -> None:
+        if not self.closed:
+            if self._position.handle is not None:
+                self._position.handle.close()
+            self.buffer.unpin(self._pin)
+        super().close()

@@ -1,0 +1,1 @@
+"""Clip stores and the clip catalogue (no Qt, no PyAV)."""
