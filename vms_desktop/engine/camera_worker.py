@@ -118,6 +118,10 @@ class CameraWorker(threading.Thread):
         """Call ``listener`` (from this worker's thread) whenever the state changes."""
         self._listeners.append(listener)
 
+    def request_stop(self) -> None:
+        """Ask the worker to finish without waiting (lets several cameras stop in parallel)."""
+        self._stop_event.set()
+
     def stop(self, timeout: float | None = None) -> None:
         """Ask the worker to finish, close the open segment, and wait for it."""
         self._stop_event.set()

@@ -328,6 +328,7 @@ class _Encode:
         self.max_hold = GAP_TOLERANCE
         self.scaler = _Scaler(spec.width, spec.height)
         self.sar: Fraction | None = None
+        self.source_interval = 1.0 / spec.fps
 
     def slot_time(self, index: int) -> float:
         return self.start + index / self.spec.fps
@@ -441,7 +442,10 @@ class _Encode:
         # Slots before this picture show the previous one (or black across a hole).
         while self.slot < self.slots and self.slot_time(self.slot) < moment - 1e-3:
             self._emit(encoder, output)
+        self._close_gap(moment)
         if self.slot < self.slots:
+            if self.held is not None and 0 < moment - self.held_time < 1.0:
+                self.source_interval = moment - self.held_time
             self.held, self.held_time, self.held_scaled = frame, moment, None
 
     def _check_cancel(self) -> None:
@@ -454,11 +458,12 @@ class _Encode:
             if self.held_scaled is None:
                 self.held_scaled = self.scaler.convert(self.held, self.sar)
             picture = self.held_scaled
-            self._close_gap(when)
         else:
             picture = self._black()
             if self.gap_start is None:
-                self.gap_start = when
+                # The hole starts where the last picture's time ran out.
+                last = self.held_time + self.source_interval
+                self.gap_start = max(self.start, last) if self.held is not None else when
         picture.pts = self.slot
         picture.time_base = Fraction(1, self.spec.fps)
         # Otherwise x264 copies the source's frame types and adds needless keyframes.
@@ -476,7 +481,7 @@ class _Encode:
 
     def _close_gap(self, when: float) -> None:
         if self.gap_start is not None:
-            self.outcome.gaps.append(Gap(self.gap_start, when))
+            self.outcome.gaps.append(Gap(self.gap_start, min(when, self.end)))
             self.gap_start = None
 
     def _all_gap(self) -> bool:

@@ -88,11 +88,11 @@ class Gap:
 class _SegmentFile(io.RawIOBase):
     """Write side of an open segment: counts bytes and wakes readers after every write."""
 
-    def __init__(self, buffer: SegmentBuffer, segment: Segment) -> None:
+    def __init__(self, buffer: SegmentBuffer, segment: Segment, fd: int) -> None:
         super().__init__()
         self._buffer = buffer
         self._segment = segment
-        self._fd = os.open(segment.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._fd = fd
 
     def writable(self) -> bool:
         return True
@@ -134,6 +134,13 @@ class SegmentWriter:
         """Begin a new recording session with these input streams (closes any open segment)."""
         self.finish()
         self._video = video_stream
+        if audio_stream is not None and not audio_stream.codec_context.sample_rate:
+            # The muxer cannot describe audio whose parameters the probe never saw.
+            log.warning(
+                "camera %s: audio parameters unknown, recording video only",
+                self._buffer.camera_id,
+            )
+            audio_stream = None
         self._audio = audio_stream
         rate = video_stream.average_rate or video_stream.guessed_rate
         self._frame_seconds = float(1 / rate) if rate else 1 / 15
@@ -180,8 +187,8 @@ class SegmentWriter:
 
     def _cut(self, start: float) -> None:
         self.finish()
-        segment = self._buffer._open(start)
-        sink = _SegmentFile(self._buffer, segment)
+        segment, fd = self._buffer._open(start)
+        sink = _SegmentFile(self._buffer, segment, fd)
         # mpegts_copyts keeps our UTC timestamps as given (the muxer would otherwise add 1.4 s);
         # flush_packets hands every packet to the file at once so live readers see it.
         out = av.open(
@@ -342,9 +349,11 @@ class SegmentBuffer:
 
     # ---- writer side (SegmentWriter) -----------------------------------------------------
 
-    def _open(self, start: float) -> Segment:
+    def _open(self, start: float) -> tuple[Segment, int]:
         millis = round(start * 1000)
         path = self.directory / f"{millis:013d}.open.ts"
+        # Created before it is listed, so a reader never finds a listed segment missing.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with self.changed:
             if self._segments and self._segments[-1].end > start:
                 # A restarted source can produce a time the last segment already covers;
@@ -353,7 +362,7 @@ class SegmentBuffer:
             segment = Segment(start=start, end=start, path=path, closed=False)
             self._segments.append(segment)
             self.changed.notify_all()
-        return segment
+        return segment, fd
 
     def _grew(self, segment: Segment, count: int) -> None:
         with self.changed:

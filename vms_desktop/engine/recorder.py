@@ -1,0 +1,165 @@
+"""The recording engine's front: one buffer and one worker per camera, and clips cut from them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vms_desktop.domain.camera import CameraConfig, CameraStatus
+from vms_desktop.engine.camera_worker import CameraWorker, StatusListener
+from vms_desktop.engine.clip_builder import ClipBuilder, ClipResult, ClipSpec, ProgressCallback
+from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
+from vms_desktop.engine.segment_buffer import SegmentBuffer
+from vms_desktop.engine.sources import DEFAULT_TIMEOUTS, Timeouts
+
+log = logging.getLogger(__name__)
+
+
+class UnknownCameraError(KeyError):
+    """No camera with that id is configured."""
+
+
+@dataclass(frozen=True)
+class RecorderOptions:
+    """How cameras are recorded and how long footage is kept."""
+
+    buffer_root: Path
+    retention_seconds: float = 600.0
+    max_bytes_per_camera: int = 2 << 30
+    segment_seconds: float = 2.0
+    timeouts: Timeouts = DEFAULT_TIMEOUTS
+    stall_timeout: float = 10.0
+    reconnect_max: float = 30.0
+    auth_retry: float = 120.0
+
+
+@dataclass(frozen=True)
+class BufferStatus:
+    """How much footage one camera's buffer holds."""
+
+    camera_id: str
+    oldest: float | None
+    newest: float | None
+    seconds: float
+    segments: int
+    size_bytes: int
+
+
+class Recorder:
+    """Records every configured camera into its rolling buffer and cuts clips from it."""
+
+    def __init__(
+        self,
+        cameras: Iterable[CameraConfig],
+        options: RecorderOptions,
+        clock: WallClock = SYSTEM_CLOCK,
+    ) -> None:
+        self.options = options
+        self.clock = clock
+        self.cameras = {camera.id: camera for camera in cameras}
+        self.buffers = {
+            camera_id: SegmentBuffer(
+                options.buffer_root,
+                camera_id,
+                retention_seconds=options.retention_seconds,
+                max_bytes=options.max_bytes_per_camera,
+                segment_seconds=options.segment_seconds,
+                clock=clock,
+            )
+            for camera_id in self.cameras
+        }
+        self.workers = {
+            camera_id: CameraWorker(
+                camera,
+                self.buffers[camera_id],
+                timeouts=options.timeouts,
+                stall_timeout=options.stall_timeout,
+                reconnect_max=options.reconnect_max,
+                auth_retry=options.auth_retry,
+                clock=clock,
+            )
+            for camera_id, camera in self.cameras.items()
+        }
+        self._stop = threading.Event()
+        self._maintainer = threading.Thread(
+            target=self._maintain, name="buffer-maintainer", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start recording every camera."""
+        for worker in self.workers.values():
+            worker.start()
+        self._maintainer.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop every camera and close their open segments."""
+        self._stop.set()
+        for worker in self.workers.values():
+            worker.request_stop()
+        for worker in self.workers.values():
+            worker.stop(timeout)
+        if self._maintainer.is_alive():
+            self._maintainer.join(timeout)
+
+    def add_listener(self, listener: StatusListener) -> None:
+        """Be told of every camera's state changes (called from worker threads)."""
+        for worker in self.workers.values():
+            worker.add_listener(listener)
+
+    def status(self) -> list[CameraStatus]:
+        """Every camera's current state, by id."""
+        return [self.workers[camera_id].status for camera_id in sorted(self.workers)]
+
+    def buffer_status(self) -> list[BufferStatus]:
+        """How much footage each camera's buffer holds."""
+        result = []
+        for camera_id in sorted(self.buffers):
+            segments = self.buffers[camera_id].segments()
+            result.append(
+                BufferStatus(
+                    camera_id=camera_id,
+                    oldest=segments[0].start if segments else None,
+                    newest=segments[-1].end if segments else None,
+                    seconds=sum(s.duration for s in segments),
+                    segments=len(segments),
+                    size_bytes=sum(s.size for s in segments),
+                )
+            )
+        return result
+
+    def buffer(self, camera_id: str) -> SegmentBuffer:
+        """The buffer of one camera."""
+        try:
+            return self.buffers[camera_id]
+        except KeyError:
+            raise UnknownCameraError(camera_id) from None
+
+    def build_clip(
+        self,
+        camera_id: str,
+        event_time: float,
+        spec: ClipSpec,
+        destination: Path,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ClipResult:
+        """Cut the clip for ``event_time`` from a camera's buffer (see :class:`ClipBuilder`)."""
+        builder = ClipBuilder(
+            self.buffer(camera_id),
+            wait_grace=self.options.stall_timeout + self.options.timeouts.connect,
+            clock=self.clock,
+        )
+        return builder.build(event_time, spec, destination, progress=progress, cancel=cancel)
+
+    def _maintain(self) -> None:
+        # Segments are pruned as each one closes; this catches cameras that stopped sending.
+        while not self._stop.wait(10.0):
+            for buffer in self.buffers.values():
+                try:
+                    buffer.prune()
+                except OSError as exc:
+                    log.warning("pruning the %s buffer failed: %s", buffer.camera_id, exc)
