@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_segments_start_on_keyframes_and_last_about_two_seconds(
             first = next(p for p in container.demux(video=0) if p.pts is not None)
             assert first.is_keyframe
             assert from_ts(first.pts, segment.start) == pytest.approx(segment.start, abs=1e-3)
-    for earlier, later in zip(segments, segments[1:], strict=False):
+    for earlier, later in itertools.pairwise(segments):
         assert later.start == pytest.approx(earlier.end, abs=1e-3)
 
 

@@ -36,14 +36,17 @@ ATTEMPTS_BEFORE_OFFLINE = 3
 class StreamTimeline:
     """Maps a source's packet timestamps to UTC seconds.
 
-    A packet's UTC time is its source timestamp plus an offset: the smallest ``arrival - dts``
-    seen so far, i.e. the least-delayed packet sets the anchor, so a burst of late packets
-    (at connect, after a network hiccup) keeps its true spacing instead of being stamped with
-    its arrival. The offset creeps forward slowly so a camera clock running slow cannot drag
-    the timeline back indefinitely, and jumps when the source's timestamps do.
+    A packet's UTC time is its source timestamp plus an offset anchored on the first packet's
+    arrival. Packets that arrive earlier than the anchor predicts show the anchor was set by a
+    late packet (FFmpeg hands over the pictures it buffered while probing in one burst), so the
+    offset slews down towards them, at most ``SLEW`` seconds per second of arrival time: labels
+    stay strictly ordered and keep at least half their spacing, and converge on the least-delayed
+    arrivals. Later-than-predicted packets are network jitter; the offset creeps up only slowly,
+    enough to follow a camera clock running slow. A jump of the source's timestamps starts over.
     """
 
-    CREEP_PER_SECOND = 0.0005
+    SLEW = 0.5
+    CREEP = 0.0005
     MAX_LAG = 5.0
 
     def __init__(self, clock: WallClock = SYSTEM_CLOCK) -> None:
@@ -57,11 +60,14 @@ class StreamTimeline:
         now = self._clock.now()
         offset = now - dts
         jumped_back = self._last_dts is not None and dts < self._last_dts - 1.0
-        if self._offset is None or jumped_back or offset - self._offset > self.MAX_LAG:
+        if self._offset is None or jumped_back or abs(offset - self._offset) > self.MAX_LAG:
             self._offset = offset
         else:
-            crept = self._offset + (now - self._offset_at) * self.CREEP_PER_SECOND
-            self._offset = min(crept, offset)
+            elapsed = max(0.0, now - self._offset_at)
+            if offset < self._offset:
+                self._offset = max(offset, self._offset - self.SLEW * elapsed)
+            else:
+                self._offset = min(offset, self._offset + self.CREEP * elapsed)
         self._offset_at = now
         self._last_dts = dts
         return pts + self._offset, dts + self._offset

@@ -110,8 +110,10 @@ def _open_network(url: str, timeouts: Timeouts) -> OpenedSource:
         # Interleaved over the RTSP connection: survives NAT and firewalls, no UDP loss.
         "rtsp_transport": "tcp",
         "timeout": str(int(timeouts.read * 1_000_000)),
-        "analyzeduration": "1000000",
-        "probesize": "1000000",
+        # Pictures read while probing arrive later in one burst; probe briefly (the SDP already
+        # describes the streams).
+        "analyzeduration": "500000",
+        "probesize": "500000",
     }
     if not url.lower().startswith("rtsp"):
         options.pop("rtsp_transport")

@@ -1,0 +1,1 @@
+"""Tests of the plain domain layer: ids, redaction and camera data."""
