@@ -366,8 +366,9 @@ class _Encode:
     def _transcode(self, stream: SegmentStream) -> None:
         near = stream.first_segment.start
         try:
-            source = av.open(
+            source: Any = av.open(
                 stream,
+                "r",
                 format="mpegts",
                 options={"probesize": "2000000", "analyzeduration": "1000000"},
             )
@@ -407,7 +408,8 @@ class _Encode:
                 moment = from_ts(packet.pts, near)
                 if packet.stream is video:
                     for frame in packet.decode():
-                        self._take(frame, from_ts(frame.pts, near), encoder, output)
+                        if frame.pts is not None:
+                            self._take(frame, from_ts(frame.pts, near), encoder, output)
                     if moment >= self.end:
                         after_end += 1
                         # A couple of packets past the end settle decoder reordering.
@@ -415,7 +417,8 @@ class _Encode:
                             break
                 elif track is not None and moment < self.end:
                     for frame in packet.decode():
-                        track.add(frame, from_ts(frame.pts, near), output)
+                        if frame.pts is not None:
+                            track.add(frame, from_ts(frame.pts, near), output)
             with contextlib.suppress(av.FFmpegError):
                 for frame in video.decode(None):
                     if frame.pts is not None:

@@ -142,7 +142,9 @@ def _open_demo(url: str, clock: WallClock) -> OpenedSource:
     width, height, fps = number("width", 1280), number("height", 720), number("fps", 15)
     label = query.get("label", ["DEMO"])[0][:24]
     stream = DemoCameraStream(width, height, fps, label=label, clock=clock)
-    container = av.open(stream, format="nut", options={"probesize": "32", "analyzeduration": "0"})
+    container: Any = av.open(
+        stream, "r", format="nut", options={"probesize": "32", "analyzeduration": "0"}
+    )
     video, _ = _streams(container)
     return OpenedSource(
         container, video, None, container.demux(video), f"demo {width}x{height} {fps} fps"

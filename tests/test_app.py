@@ -1,0 +1,75 @@
+"""The application as a user starts it: ``python -m vms_desktop``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CAMERA_", "VIDEO_", "S3_", "AWS_", "API_", "BUFFER_", "CLIP_"))
+    }
+    env.update(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    env.update(BUFFER_PATH=str(tmp_path / "buffer"), LOCAL_STORAGE_PATH=str(tmp_path / "clips"))
+    env.update(extra)
+    return env
+
+
+def test_headless_records_the_demo_camera_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vms_desktop", "--headless"],
+        cwd=tmp_path,
+        env=_environment(tmp_path),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        lines.append(line)
+        if "camera demo: recording" in line:
+            break
+    time.sleep(3)
+    process.send_signal(signal.SIGTERM)
+    _, rest = process.communicate(timeout=30)
+    output = "".join(lines) + rest
+    assert process.returncode == 0, output
+    assert "recording 1 camera(s)" in output and "stopped" in output
+    segments = list((tmp_path / "buffer" / "demo").glob("*.ts"))
+    assert segments and not [p for p in segments if ".open." in p.name]
+    assert "Traceback" not in output
+
+
+def test_a_bad_setting_stops_start_up_with_one_clear_message(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "CLIP_RESOLUTION=640\nCAMERA_CAM01_URL=rtsp://admin:hunter2secret@cam/stream\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "vms_desktop", "--headless"],
+        cwd=tmp_path,
+        env=_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "CLIP_RESOLUTION" in result.stderr
+    assert "Traceback" not in result.stderr and "hunter2secret" not in result.stderr
+
+
+def test_version() -> None:
+    from vms_desktop import __version__
+
+    result = subprocess.run(
+        [sys.executable, "-m", "vms_desktop", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and __version__ in result.stdout

@@ -1,0 +1,133 @@
+"""Composition root: settings, then the recording engine; runs until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from vms_desktop.__version__ import __version__
+from vms_desktop.domain.redaction import RedactingFilter
+from vms_desktop.engine.av_logging import route_ffmpeg_logs
+from vms_desktop.engine.clip_builder import ClipSpec
+from vms_desktop.engine.recorder import Recorder, RecorderOptions
+from vms_desktop.engine.sources import Timeouts
+from vms_desktop.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("vms_desktop")
+
+STATUS_INTERVAL = 10.0
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="vms-desktop",
+        description="Video management console: records cameras and cuts clips around events.",
+    )
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="run the engine without a window (the only mode of this version)",
+    )
+    parser.add_argument("--version", action="version", version=f"vms-desktop {__version__}")
+    return parser.parse_args(argv)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to stderr at LOG_LEVEL, with every secret the settings know of redacted."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(settings.secret_values))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+
+
+def recorder_options(settings: Settings) -> RecorderOptions:
+    """How the engine records, from the settings."""
+    return RecorderOptions(
+        buffer_root=settings.buffer_path,
+        retention_seconds=settings.buffer_retention_seconds,
+        max_bytes_per_camera=settings.buffer_max_size_mb * 1024 * 1024,
+        segment_seconds=settings.buffer_segment_seconds,
+        timeouts=Timeouts(
+            connect=settings.camera_connect_timeout_seconds,
+            read=settings.camera_stall_timeout_seconds,
+        ),
+        stall_timeout=settings.camera_stall_timeout_seconds,
+        reconnect_max=settings.camera_reconnect_max_seconds,
+        auth_retry=settings.camera_auth_retry_seconds,
+    )
+
+
+def clip_spec(settings: Settings) -> ClipSpec:
+    """The clip format, from the settings."""
+    return ClipSpec(
+        pre_seconds=settings.pre_event_buffer_seconds,
+        post_seconds=settings.post_event_buffer_seconds,
+        fps=settings.clip_fps,
+        width=settings.clip_width,
+        height=settings.clip_height,
+        preset=settings.clip_preset,
+        crf=settings.clip_crf,
+    )
+
+
+def report(recorder: Recorder) -> None:
+    """One line per camera: its state and how much footage its buffer holds."""
+    buffers = {b.camera_id: b for b in recorder.buffer_status()}
+    for status in recorder.status():
+        held = buffers[status.camera_id]
+        log.info(
+            "camera %s: %s, %.0f s buffered in %d segments (%.1f MB)%s",
+            status.camera_id,
+            status.state.value,
+            held.seconds,
+            held.segments,
+            held.size_bytes / 1e6,
+            f" - {status.reason}" if status.reason else "",
+        )
+
+
+def run_headless(settings: Settings) -> int:
+    """Record every camera until asked to stop."""
+    cameras = settings.active_cameras
+    if not cameras:
+        log.warning("no camera configured and DEMO_CAMERA=off: nothing to record")
+    recorder = Recorder(cameras, recorder_options(settings))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping (%s)", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    for name, value in settings.describe():
+        log.debug("%s=%s", name, value)
+    with route_ffmpeg_logs("ERROR", settings.secret_values):
+        recorder.start()
+        names = ", ".join(f"{c.id} ({c.display_url})" for c in cameras)
+        log.info("recording %d camera(s) into %s: %s", len(cameras), settings.buffer_path, names)
+        while not stop.wait(STATUS_INTERVAL):
+            report(recorder)
+        recorder.stop()
+    report(recorder)
+    log.info("stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``vms-desktop`` and ``python -m vms_desktop``."""
+    parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"vms-desktop: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    return run_headless(settings)
