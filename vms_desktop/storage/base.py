@@ -1,0 +1,80 @@
+"""What every clip store offers: the ``ClipStore`` protocol and its errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from vms_desktop.domain.clip import ClipMeta
+
+MAX_URL_EXPIRY = timedelta(days=7)  # S3's limit for SigV4 presigned URLs
+
+
+class StoreError(Exception):
+    """The store failed; the message is safe to show (no paths, keys or bucket internals)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached now; the operation may succeed later."""
+
+
+class ClipExistsError(StoreError):
+    """A clip with that event id is already stored (and is left untouched)."""
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    """Whether the store works now, for ``/health`` and the status bar."""
+
+    backend: str
+    reachable: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ClipUrl:
+    """A time-limited URL for a clip's bytes."""
+
+    url: str
+    expires_at: datetime
+
+
+class ClipStore(Protocol):
+    """Where finished clips and their metadata live (the source of truth for the catalogue)."""
+
+    backend: str
+
+    def put(self, meta: ClipMeta, clip_file: Path) -> None:
+        """Store a finished clip and its metadata atomically; the metadata commits it.
+
+        Raises :class:`ClipExistsError` if the event id is taken by different bytes; storing the
+        same bytes again (a retry) succeeds without a duplicate.
+        """
+        ...
+
+    def get(self, event_id: str) -> ClipMeta | None:
+        """The stored clip's metadata, or None."""
+        ...
+
+    def delete(self, event_id: str) -> bool:
+        """Remove the clip and its metadata; False if there was none."""
+        ...
+
+    def iter_all(self) -> Iterator[ClipMeta]:
+        """Every stored clip's metadata (to rebuild the catalogue); skips malformed records."""
+        ...
+
+    def url(self, event_id: str, expires_in: timedelta) -> ClipUrl:
+        """A URL that fetches the clip's bytes until it expires."""
+        ...
+
+    def open(self, event_id: str) -> BinaryIO:
+        """The clip's bytes, for verification or a copy."""
+        ...
+
+    def health(self) -> StoreHealth:
+        """Try the store cheaply and say whether it works."""
+        ...
