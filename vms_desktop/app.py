@@ -1,4 +1,4 @@
-"""Composition root: settings, then the recording engine; runs until Ctrl-C or SIGTERM."""
+"""Entry point: settings, then the whole service (engine, stores, API); runs until stopped."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from types import FrameType
 
 from vms_desktop.__version__ import __version__
+from vms_desktop.api.server import ApiStartError
 from vms_desktop.domain.redaction import RedactingFilter
 from vms_desktop.engine.av_logging import route_ffmpeg_logs
-from vms_desktop.engine.clip_builder import ClipSpec
-from vms_desktop.engine.recorder import Recorder, RecorderOptions
-from vms_desktop.engine.sources import Timeouts
+from vms_desktop.engine.recorder import Recorder
+from vms_desktop.runtime import build_runtime
 from vms_desktop.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("vms_desktop")
@@ -31,7 +31,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--headless",
         action="store_true",
-        help="run the engine without a window (the only mode of this version)",
+        help="run engine, storage and API without a window (the only mode of this version)",
     )
     parser.add_argument("--version", action="version", version=f"vms-desktop {__version__}")
     return parser.parse_args(argv)
@@ -45,36 +45,6 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
-
-
-def recorder_options(settings: Settings) -> RecorderOptions:
-    """How the engine records, from the settings."""
-    return RecorderOptions(
-        buffer_root=settings.buffer_path,
-        retention_seconds=settings.buffer_retention_seconds,
-        max_bytes_per_camera=settings.buffer_max_size_mb * 1024 * 1024,
-        segment_seconds=settings.buffer_segment_seconds,
-        timeouts=Timeouts(
-            connect=settings.camera_connect_timeout_seconds,
-            read=settings.camera_stall_timeout_seconds,
-        ),
-        stall_timeout=settings.camera_stall_timeout_seconds,
-        reconnect_max=settings.camera_reconnect_max_seconds,
-        auth_retry=settings.camera_auth_retry_seconds,
-    )
-
-
-def clip_spec(settings: Settings) -> ClipSpec:
-    """The clip format, from the settings."""
-    return ClipSpec(
-        pre_seconds=settings.pre_event_buffer_seconds,
-        post_seconds=settings.post_event_buffer_seconds,
-        fps=settings.clip_fps,
-        width=settings.clip_width,
-        height=settings.clip_height,
-        preset=settings.clip_preset,
-        crf=settings.clip_crf,
-    )
 
 
 def report(recorder: Recorder) -> None:
@@ -94,11 +64,10 @@ def report(recorder: Recorder) -> None:
 
 
 def run_headless(settings: Settings) -> int:
-    """Record every camera until asked to stop."""
+    """Record every camera and serve the API until asked to stop."""
     cameras = settings.active_cameras
     if not cameras:
         log.warning("no camera configured and DEMO_CAMERA=off: nothing to record")
-    recorder = Recorder(cameras, recorder_options(settings))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -110,13 +79,26 @@ def run_headless(settings: Settings) -> int:
     for name, value in settings.describe():
         log.debug("%s=%s", name, value)
     with route_ffmpeg_logs("ERROR", settings.secret_values):
-        recorder.start()
+        runtime = build_runtime(settings)
+        try:
+            runtime.start()
+        except ApiStartError as exc:
+            log.error("%s", exc)
+            runtime.stop()
+            return 1
         names = ", ".join(f"{c.id} ({c.display_url})" for c in cameras)
         log.info("recording %d camera(s) into %s: %s", len(cameras), settings.buffer_path, names)
+        storage = runtime.health.storage
+        log.info(
+            "clips go to %s storage (%s); API on %s",
+            storage.backend,
+            "reachable" if storage.reachable else f"unreachable: {storage.detail}",
+            runtime.api.base_url if runtime.api else "-",
+        )
         while not stop.wait(STATUS_INTERVAL):
-            report(recorder)
-        recorder.stop()
-    report(recorder)
+            report(runtime.recorder)
+        runtime.stop()
+    report(runtime.recorder)
     log.info("stopped")
     return 0
 

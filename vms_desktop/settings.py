@@ -118,6 +118,10 @@ def _default_buffer_path() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "buffer"
 
 
+def _default_state_path() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "state"
+
+
 def _setting(alias: str, description: str, allowed: str, default: Any = None, **kwargs: Any) -> Any:
     """A field read from the variable ``alias``; ``allowed`` completes its error messages."""
     return Field(
@@ -487,6 +491,12 @@ class Settings(BaseSettings):
         "BUFFER_PATH",
         "Directory of the per-camera recording buffer (short video segments).",
         _default_buffer_path,
+    )
+    state_path: Path = _path_setting(
+        "STATE_PATH",
+        "Directory of the app's own state: clip catalogue, job records, upload queue, URL "
+        "signing key.",
+        _default_state_path,
     )
     buffer_retention_seconds: float = _setting(
         "BUFFER_RETENTION_SECONDS",

@@ -1,0 +1,92 @@
+"""A running service (engine, store, catalogue, API on a free port) for API tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.ports import free_port
+from vms_desktop.runtime import Runtime, build_runtime
+from vms_desktop.settings import load_settings
+
+
+@dataclass
+class Running:
+    """A started runtime and an HTTP client pointed at its API."""
+
+    runtime: Runtime
+    client: httpx.Client
+    base_url: str
+    tmp: Path
+
+    def wait_ready(self, event_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Poll ``GET /clips/{id}/url`` until the clip is ready; returns the URL body."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.client.get(f"/clips/{event_id}/url")
+            if response.status_code == 200:
+                body: dict[str, Any] = response.json()
+                return body
+            assert response.status_code == 202, response.text
+            time.sleep(0.2)
+        raise AssertionError(f"clip {event_id} not ready after {timeout} s")
+
+
+ServiceFactory = Callable[..., Running]
+
+
+@pytest.fixture
+def make_service(tmp_path: Path) -> Iterator[ServiceFactory]:
+    """Starts services with settings given as environment variables; stops them after."""
+    started: list[Running] = []
+
+    def make(env: dict[str, str] | None = None, *, token: str | None = None) -> Running:
+        port = free_port()
+        base = tmp_path / f"svc{len(started)}"
+        environ = {
+            "VIDEO_STORAGE_TYPE": "local",
+            "LOCAL_STORAGE_PATH": str(base / "clips"),
+            "BUFFER_PATH": str(base / "buffer"),
+            "STATE_PATH": str(base / "state"),
+            "API_PORT": str(port),
+            "PRE_EVENT_BUFFER_SECONDS": "2",
+            "POST_EVENT_BUFFER_SECONDS": "2",
+            "CLIP_DURATION_SECONDS": "4",
+            "CAMERA_CONNECT_TIMEOUT_SECONDS": "5",
+            "CAMERA_STALL_TIMEOUT_SECONDS": "3",
+        }
+        if token:
+            environ["API_TOKEN"] = token
+        environ.update(env or {})
+        settings = load_settings(env_files=[], environ=environ)
+        runtime = build_runtime(settings)
+        runtime.start()
+        assert runtime.api is not None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client = httpx.Client(base_url=runtime.api.base_url, headers=headers, timeout=60)
+        running = Running(runtime, client, runtime.api.base_url, base)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        running.client.close()
+        running.runtime.stop()
+
+
+def wait_recording(running: Running, camera_id: str, seconds: float, timeout: float = 30) -> None:
+    """Wait until a camera's buffer holds ``seconds`` of footage."""
+    deadline = time.monotonic() + timeout
+    buffer = running.runtime.recorder.buffer(camera_id)
+    while time.monotonic() < deadline:
+        oldest, newest = buffer.oldest, buffer.newest
+        if oldest is not None and newest is not None and newest - oldest >= seconds:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"camera {camera_id} did not record {seconds} s in {timeout} s")

@@ -1,0 +1,420 @@
+"""The SQLite clip catalogue: filters, pages, text search, sync, damaged files and scale."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from vms_desktop.domain.clip import ClipMeta, Event
+from vms_desktop.storage.base import StoreError
+from vms_desktop.storage.clip_index import SCHEMA_VERSION, CatalogueError, ClipIndex, SyncResult
+
+T0 = datetime(2025, 5, 31, 10, 0, tzinfo=UTC)
+
+
+def make_meta(
+    event_id: str,
+    *,
+    camera: str = "cam01",
+    event_type: str = "person",
+    at: datetime = T0,
+    created: datetime | None = None,
+    size: int = 1000,
+) -> ClipMeta:
+    return ClipMeta(
+        event=Event(event_id, camera, event_type, at),
+        window_start=at - timedelta(seconds=10),
+        window_end=at + timedelta(seconds=20),
+        fps=15,
+        width=640,
+        height=480,
+        duration=30.0,
+        size=size,
+        sha256=hashlib.sha256(event_id.encode()).hexdigest(),
+        created_at=created or at + timedelta(seconds=21),
+    )
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[ClipIndex]:
+    with ClipIndex(tmp_path / "catalogue.sqlite3") as opened:
+        yield opened
+
+
+@pytest.fixture
+def sample(index: ClipIndex) -> list[ClipMeta]:
+    """Ten clips a minute apart on two cameras and two event types."""
+    metas = [
+        make_meta(
+            f"ev-{i}",
+            camera="cam01" if i % 2 == 0 else "cam02",
+            event_type="person" if i < 5 else "vehicle",
+            at=T0 + timedelta(minutes=i),
+        )
+        for i in range(10)
+    ]
+    assert index.upsert_many(metas) == 10
+    return metas
+
+
+def ids(page_items: list[ClipMeta]) -> list[str]:
+    return [meta.event_id for meta in page_items]
+
+
+def test_round_trip(index: ClipIndex) -> None:
+    meta = make_meta("ev-1")
+    index.upsert(meta)
+    assert index.get("ev-1") == meta
+    assert index.get("ev-2") is None
+    assert index.count() == 1
+    assert index.event_ids() == {"ev-1"}
+    changed = make_meta("ev-1", size=2000)
+    index.upsert(changed)
+    assert index.get("ev-1") == changed and index.count() == 1
+    assert index.delete("ev-1") is True
+    assert index.delete("ev-1") is False
+    assert index.count() == 0
+
+
+def test_a_new_file_is_created_with_the_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "catalogue.sqlite3"
+    with ClipIndex(path) as index:
+        assert index.rebuilt  # new and empty: the caller fills it from the store
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_data_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "catalogue.sqlite3"
+    with ClipIndex(path) as index:
+        index.upsert(make_meta("ev-1"))
+    with ClipIndex(path) as index:
+        assert not index.rebuilt
+        assert index.event_ids() == {"ev-1"}
+
+
+def test_newest_first_by_event_time(index: ClipIndex, sample: list[ClipMeta]) -> None:
+    page = index.list()
+    assert ids(page.items) == [f"ev-{i}" for i in reversed(range(10))]
+    assert (page.total, page.limit, page.offset) == (10, 50, 0)
+    page = index.list(newest_first=False)
+    assert ids(page.items) == [f"ev-{i}" for i in range(10)]
+    assert page.items == sample
+
+
+def test_ties_are_ordered_by_event_id(index: ClipIndex) -> None:
+    index.upsert_many([make_meta(f"ev-{c}") for c in "cab"])
+    assert ids(index.list().items) == ["ev-c", "ev-b", "ev-a"]
+    assert ids(index.list(newest_first=False).items) == ["ev-a", "ev-b", "ev-c"]
+
+
+def test_pagination(index: ClipIndex, sample: list[ClipMeta]) -> None:
+    seen: list[str] = []
+    for offset in range(0, 10, 3):
+        page = index.list(limit=3, offset=offset)
+        assert page.total == 10 and (page.limit, page.offset) == (3, offset)
+        seen += ids(page.items)
+    assert seen == [f"ev-{i}" for i in reversed(range(10))]
+    assert index.list(limit=3, offset=100).items == []
+    empty = index.list(limit=0)
+    assert empty.items == [] and empty.total == 10
+    for bad in ({"limit": -1}, {"offset": -1}, {"offset": 1 << 63}):
+        with pytest.raises(ValueError):
+            index.list(**bad)  # type: ignore[arg-type]
+
+
+def test_filters(index: ClipIndex, sample: list[ClipMeta]) -> None:
+    assert ids(index.list(camera_id="cam01", newest_first=False).items) == [
+        "ev-0",
+        "ev-2",
+        "ev-4",
+        "ev-6",
+        "ev-8",
+    ]
+    assert index.list(camera_id="CAM01").total == 5  # camera ids are case-insensitive
+    assert index.list(camera_id="cam03").total == 0
+    assert index.list(camera_id="../../etc").total == 0
+    assert index.list(event_type="vehicle").total == 5
+    assert index.list(event_type="Vehicle").total == 0
+    page = index.list(camera_id="cam02", event_type="person", newest_first=False)
+    assert ids(page.items) == ["ev-1", "ev-3"] and page.total == 2
+
+
+def test_time_range_is_inclusive_start_exclusive_end(
+    index: ClipIndex, sample: list[ClipMeta]
+) -> None:
+    page = index.list(start=T0 + timedelta(minutes=2), end=T0 + timedelta(minutes=5))
+    assert ids(page.items) == ["ev-4", "ev-3", "ev-2"] and page.total == 3
+    assert index.list(start=T0 + timedelta(minutes=9)).total == 1
+    assert index.list(end=T0).total == 0
+    assert index.list(end=T0 + timedelta(milliseconds=1)).total == 1
+    # Another zone, the same instants.
+    paris = timezone(timedelta(hours=2))
+    page = index.list(start=(T0 + timedelta(minutes=2)).astimezone(paris))
+    assert page.total == 8
+    with pytest.raises(ValueError):
+        index.list(start=datetime(2025, 5, 31, 10, 0))
+
+
+def test_filters_use_the_event_time_not_the_creation_time(index: ClipIndex) -> None:
+    index.upsert(make_meta("old-event", at=T0, created=T0 + timedelta(days=3)))
+    assert index.list(start=T0, end=T0 + timedelta(hours=1)).total == 1
+    assert index.list(start=T0 + timedelta(days=2)).total == 0
+
+
+def test_text_search(index: ClipIndex) -> None:
+    index.upsert_many(
+        [
+            make_meta("front-door-1", camera="cam01", event_type="person"),
+            make_meta("yard-2", camera="cam02", event_type="vehicle"),
+            make_meta("a_b", camera="cam03", event_type="motion"),
+            make_meta("axb", camera="cam03", event_type="motion"),
+            make_meta("a-b", camera="cam03", event_type="motion"),
+            make_meta("load-505", camera="cam04", event_type="load 50.5"),
+        ]
+    )
+
+    def found(text: str) -> set[str]:
+        page = index.list(text=text)
+        assert page.total == len(page.items)
+        return set(ids(page.items))
+
+    assert found("door") == {"front-door-1"}
+    assert found("DOOR") == {"front-door-1"}  # ASCII case-insensitive
+    assert found("cam02") == {"yard-2"}
+    assert found("vehic") == {"yard-2"}
+    assert found("_") == {"a_b"}  # a literal underscore, not "any character"
+    assert found("a_b") == {"a_b"}
+    # No id or event type can hold "%": taken literally, it matches nothing, not everything.
+    assert found("%") == set()
+    assert found("a%b") == set()
+    assert found("50%5") == set()
+    assert found("50.5") == {"load-505"}
+    assert found("\\") == set()
+    assert found("\\%") == set()
+    assert found("1\ncam01") == set()  # never matches across two fields
+    assert found("' OR 1=1 --") == set()
+    assert found("\x00") == set()
+    assert found("x" * 100_000) == set()
+    assert len(found("")) == 6
+    assert index.list(text="cam03", camera_id="cam03", event_type="motion").total == 3
+    assert index.count() == 6  # the table survived every one of those
+
+
+def test_ids_older_than_uses_creation_time(index: ClipIndex) -> None:
+    index.upsert_many(
+        [
+            make_meta("new-event-old-clip", at=T0 + timedelta(days=9), created=T0),
+            make_meta("b", created=T0 + timedelta(days=1)),
+            make_meta("a", created=T0 + timedelta(days=1)),
+            make_meta("recent", created=T0 + timedelta(days=5)),
+        ]
+    )
+    cutoff = T0 + timedelta(days=2)
+    assert index.ids_older_than(cutoff, 10) == ["new-event-old-clip", "a", "b"]
+    assert index.ids_older_than(cutoff, 2) == ["new-event-old-clip", "a"]
+    assert index.ids_older_than(T0, 10) == []  # strictly older
+    with pytest.raises(ValueError):
+        index.ids_older_than(datetime(2025, 1, 1), 10)
+
+
+def test_sync_adds_updates_and_removes(index: ClipIndex, sample: list[ClipMeta]) -> None:
+    store = [*sample[:8], make_meta("ev-5", size=5), make_meta("new-1"), make_meta("new-2")]
+    # ev-5 appears twice: the later copy wins, as in a store listing that changed meanwhile.
+    result = index.sync(iter(store))
+    assert result == SyncResult(added=2, updated=1, removed=2)
+    assert index.event_ids() == {meta.event_id for meta in store}
+    stored_ev5 = index.get("ev-5")
+    assert stored_ev5 is not None and stored_ev5.size == 5
+    assert index.sync(store) == SyncResult(0, 0, 0)
+    everything = len(index.event_ids())
+    assert index.sync([]) == SyncResult(0, 0, everything)
+    assert index.count() == 0
+
+
+def test_sync_keeps_changes_made_while_the_store_is_listed(
+    index: ClipIndex, sample: list[ClipMeta]
+) -> None:
+    fresh = make_meta("stored-during-sync")
+
+    def listing() -> Iterator[ClipMeta]:
+        yield from sample[:5]
+
+        # Meanwhile, in another thread: a clip is stored and one that was listed is deleted.
+        def meanwhile() -> None:
+            index.upsert(fresh)
+            index.delete("ev-0")
+
+        worker = threading.Thread(target=meanwhile)
+        worker.start()
+        worker.join()
+        yield from sample[5:]
+
+    result = index.sync(listing())
+    assert result == SyncResult(0, 0, 0)
+    assert index.get("stored-during-sync") == fresh
+    assert index.get("ev-0") is None
+    assert index.count() == 10
+    # The next sync makes the catalogue equal to the store again.
+    assert index.sync(sample) == SyncResult(added=1, updated=0, removed=1)
+
+
+def test_a_file_that_is_not_a_database_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "catalogue.sqlite3"
+    path.write_bytes(b"this is not a database" * 1000)
+    with ClipIndex(path) as index:
+        assert index.rebuilt and index.count() == 0
+        index.upsert(make_meta("ev-1"))
+        assert index.event_ids() == {"ev-1"}
+
+
+def test_a_damaged_database_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "catalogue.sqlite3"
+    with ClipIndex(path) as index:
+        index.upsert_many([make_meta(f"ev-{i}", size=i) for i in range(2000)])
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(path.read_bytes())
+    assert len(data) > 40_000
+    data[8192:24576] = b"\xa5" * 16384  # scribble over a few pages
+    path.write_bytes(bytes(data))
+    with ClipIndex(path) as index:
+        assert index.rebuilt and index.count() == 0
+
+
+@pytest.mark.parametrize("version", [0, SCHEMA_VERSION + 1, 99])
+def test_another_schema_is_replaced(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "catalogue.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE clips (x)")
+    conn.execute("INSERT INTO clips VALUES (1)")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    conn.close()
+    with ClipIndex(path) as index:
+        assert index.rebuilt and index.count() == 0
+        index.upsert(make_meta("ev-1"))
+        assert index.list().total == 1
+
+
+def test_a_locked_database_is_an_error_not_a_replacement(tmp_path: Path) -> None:
+    path = tmp_path / "catalogue.sqlite3"
+    with ClipIndex(path) as index:
+        index.upsert(make_meta("ev-1"))
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("PRAGMA journal_mode = DELETE")
+        holder.execute("BEGIN EXCLUSIVE")  # another process in the middle of a write
+        with pytest.raises(CatalogueError, match="busy"):
+            ClipIndex(path, busy_timeout=0.1)
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    with ClipIndex(path) as index:
+        assert not index.rebuilt
+        assert index.event_ids() == {"ev-1"}
+
+
+def test_closed_index_raises_a_store_error(tmp_path: Path) -> None:
+    index = ClipIndex(tmp_path / "catalogue.sqlite3")
+    index.close()
+    index.close()
+    with pytest.raises(CatalogueError):
+        index.count()
+    assert issubclass(CatalogueError, StoreError)
+
+
+def test_threads_share_the_index(index: ClipIndex) -> None:
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(100):
+                index.upsert(make_meta(f"t{n}-{i}", at=T0 + timedelta(seconds=i)))
+                index.list(camera_id="cam01", limit=5)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert index.count() == 600
+
+
+def test_scale_100k(index: ClipIndex) -> None:
+    """100 000 clips: bulk insert in seconds, filtered pages in milliseconds."""
+    types = ("person", "vehicle", "motion", "line crossing")
+    hexes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(16)]
+    metas = []
+    for i in range(100_000):
+        at = T0 + timedelta(seconds=37 * i)
+        metas.append(
+            ClipMeta(
+                event=Event(f"ev-{i:06d}", f"cam{i % 16:02d}", types[i % 4], at),
+                window_start=at - timedelta(seconds=10),
+                window_end=at + timedelta(seconds=20),
+                fps=15,
+                width=640,
+                height=480,
+                duration=30.0,
+                size=1_000_000 + i,
+                sha256=hexes[i % 16],
+                created_at=at + timedelta(seconds=21),
+            )
+        )
+    started = time.perf_counter()
+    index.upsert_many(metas)
+    insert = time.perf_counter() - started
+    print(f"\nupsert_many(100 000): {insert:.2f} s")
+    assert index.count() == 100_000
+    assert insert < 30.0  # "a few seconds" normally; generous for a loaded CI machine
+
+    queries = {
+        "first page": {},
+        "camera": {"camera_id": "cam03"},
+        "camera + 5 days": {
+            "camera_id": "cam03",
+            "start": T0 + timedelta(days=5),
+            "end": T0 + timedelta(days=10),
+        },
+        "type, page 400": {"event_type": "vehicle", "offset": 20_000},
+        "text": {"text": "0042"},
+        "text + camera": {"text": "99", "camera_id": "cam01"},
+        "deep offset": {"offset": 99_000, "newest_first": False},
+    }
+    for name, query in queries.items():
+        index.list(**query)  # type: ignore[arg-type]  # warm the cache, as a server would be
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            page = index.list(**query)  # type: ignore[arg-type]
+            best = min(best, time.perf_counter() - started)
+        print(f"list({name}): {best * 1000:.1f} ms, {page.total} matches")
+        assert best < 0.5
+        assert page.items
+    page = index.list(camera_id="cam03", start=T0 + timedelta(days=5), end=T0 + timedelta(days=10))
+    assert all(meta.event.camera_id == "cam03" for meta in page.items)
+    assert page.total == len(
+        [
+            m
+            for m in metas
+            if m.event.camera_id == "cam03"
+            and T0 + timedelta(days=5) <= m.event.timestamp < T0 + timedelta(days=10)
+        ]
+    )
+    started = time.perf_counter()
+    assert index.sync(metas) == SyncResult(0, 0, 0)
+    print(f"sync(100 000, unchanged): {time.perf_counter() - started:.2f} s")

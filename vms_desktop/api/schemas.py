@@ -1,0 +1,175 @@
+"""Request and response bodies of the HTTP API, as the seed's service documents them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from vms_desktop.domain.clip import EVENT_TYPE_PATTERN, ClipJob, ClipMeta, iso
+from vms_desktop.domain.ids import validate_camera_id, validate_event_id
+
+EVENT_ID_SCHEMA_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+CAMERA_ID_SCHEMA_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+
+EventId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=EVENT_ID_SCHEMA_PATTERN,
+        description="Event id: letters, digits, '.', '_' and '-', starting with a letter or "
+        "digit, no '..'.",
+        examples=["event-123"],
+    ),
+    AfterValidator(validate_event_id),
+]
+CameraId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        pattern=CAMERA_ID_SCHEMA_PATTERN,
+        description="Camera id as configured by CAMERA_{ID}_URL (case-insensitive).",
+        examples=["cam01"],
+    ),
+    AfterValidator(validate_camera_id),
+]
+EventType = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=EVENT_TYPE_PATTERN, examples=["detection"]),
+]
+
+
+class EventIn(BaseModel):
+    """An event from a detector."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: EventId
+    camera_id: CameraId
+    event_type: EventType
+    timestamp: AwareDatetime = Field(
+        description="When it happened, with a time zone (UTC recommended), e.g. "
+        "2025-05-31T10:30:00Z.",
+        examples=["2025-05-31T10:30:00Z"],
+    )
+
+
+class GenerateRequest(BaseModel):
+    """Body of ``POST /clips/generate``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: EventIn
+
+
+class GapOut(BaseModel):
+    """A stretch of the clip's window with no footage (shown black in the clip)."""
+
+    start: str
+    end: str
+
+
+class ClipOut(BaseModel):
+    """A stored clip's metadata."""
+
+    event_id: str
+    camera_id: str
+    event_type: str
+    timestamp: str
+    window_start: str
+    window_end: str
+    fps: int
+    resolution: str
+    width: int
+    height: int
+    duration_seconds: float
+    size_bytes: int
+    sha256: str
+    has_audio: bool
+    gaps: list[GapOut]
+    created_at: str
+
+    @classmethod
+    def of(cls, meta: ClipMeta) -> ClipOut:
+        """The API view of a clip."""
+        return cls.model_validate(meta.to_dict())
+
+
+class JobOut(BaseModel):
+    """A clip job's state; ``clip`` is set once it is ready."""
+
+    event_id: str
+    camera_id: str
+    event_type: str
+    timestamp: str
+    status: str = Field(
+        description="pending, recording, encoding, uploading, ready or failed",
+        examples=["recording"],
+    )
+    progress: float = Field(ge=0, le=1)
+    error: str | None = None
+    status_url: str
+    clip: ClipOut | None = None
+
+    @classmethod
+    def of(cls, job: ClipJob, meta: ClipMeta | None = None) -> JobOut:
+        """The API view of a job."""
+        return cls(
+            event_id=job.event.id,
+            camera_id=job.event.camera_id,
+            event_type=job.event.event_type,
+            timestamp=iso(job.event.timestamp),
+            status=job.status.value,
+            progress=round(job.progress, 3),
+            error=job.error or None,
+            status_url=f"/clips/{job.event.id}",
+            clip=ClipOut.of(meta) if meta is not None else None,
+        )
+
+
+class ClipListOut(BaseModel):
+    """A page of clips."""
+
+    clips: list[ClipOut]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class UrlOut(BaseModel):
+    """A time-limited URL for a clip's bytes."""
+
+    event_id: str
+    url: str
+    expires_at: str
+    expiry_minutes: int
+
+
+class CleanupOut(BaseModel):
+    """What a cleanup deleted."""
+
+    deleted: int
+    event_ids: list[str]
+    cutoff: str
+
+
+class DeletedOut(BaseModel):
+    """Result of a delete."""
+
+    event_id: str
+    deleted: bool
+
+
+class ErrorOut(BaseModel):
+    """An error: ``detail`` says what was wrong."""
+
+    detail: Any
+
+
+def iso_or_none(moment: datetime | None) -> str | None:
+    """ISO text of an optional moment."""
+    return iso(moment) if moment is not None else None

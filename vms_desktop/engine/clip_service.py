@@ -1,0 +1,502 @@
+"""Clip jobs from events to stored clips: idempotent intake, build, store, catalogue, retention."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event, GapSpan
+from vms_desktop.engine.clip_builder import ClipCancelled, ClipError, ClipSpec, NoFootageError
+from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock, to_datetime
+from vms_desktop.engine.recorder import Recorder, UnknownCameraError
+from vms_desktop.storage.base import ClipStore, ClipUrl, StoreError
+from vms_desktop.storage.clip_index import ClipIndex, ClipPage
+from vms_desktop.storage.job_store import JobStore
+
+log = logging.getLogger(__name__)
+
+JobListener = Callable[[ClipJob], None]
+
+# Events further in the future than this are refused: a clock error, not an event.
+MAX_FUTURE = timedelta(hours=1)
+# How often a job's progress is written to the job store (the in-memory value is always fresh).
+_PROGRESS_SAVE_STEP = 0.25
+
+
+class Outbox(Protocol):
+    """The durable upload queue in front of a remote store (see ``storage.outbox``)."""
+
+    def submit(self, meta: ClipMeta, clip_file: Path) -> None: ...
+
+    def pending(self) -> list[ClipMeta]: ...
+
+    @property
+    def depth(self) -> int: ...
+
+
+class EventConflictError(Exception):
+    """The event id is taken by a different event."""
+
+
+class ServiceBusyError(Exception):
+    """Too many clips are waiting; try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many clips in progress; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class ClipNotFoundError(KeyError):
+    """No clip or job for that event id."""
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What ``generate`` did: the job and whether this request created it."""
+
+    job: ClipJob
+    created: bool
+    meta: ClipMeta | None = None
+
+
+class ClipService:
+    """Turns events into stored, catalogued clips; the one entry point for the API and GUI."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        store: ClipStore,
+        index: ClipIndex,
+        jobs: JobStore,
+        spec: ClipSpec,
+        work_dir: Path,
+        *,
+        outbox: Outbox | None = None,
+        workers: int = 4,
+        max_pending: int = 200,
+        retention_days: int | None = None,
+        retention_interval: float = 3600.0,
+        sync_interval: float = 60.0,
+        clock: WallClock = SYSTEM_CLOCK,
+    ) -> None:
+        self.recorder = recorder
+        self.store = store
+        self.index = index
+        self.jobs = jobs
+        self.spec = spec
+        self.work_dir = work_dir
+        self.outbox = outbox
+        self.max_pending = max_pending
+        self.retention_days = retention_days
+        self.retention_interval = retention_interval
+        self.sync_interval = sync_interval
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clip")
+        self._lock = threading.RLock()
+        self._live: dict[str, ClipJob] = {}  # unfinished jobs, freshest state
+        self._cancels: dict[str, threading.Event] = {}
+        self._finished = threading.Condition(self._lock)
+        self._listeners: list[JobListener] = []
+        self._stop = threading.Event()
+        self._maintainer = threading.Thread(
+            target=self._maintain, name="clip-maintainer", daemon=True
+        )
+        self._deleted: set[str] = set()  # deleted in this run, so late results are dropped
+        work_dir.mkdir(parents=True, exist_ok=True)
+
+    # ---- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Resume unfinished jobs and start the catalogue sync and retention."""
+        for job in self.jobs.unfinished():
+            self._resume(job)
+        self._maintainer.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking work, cancel running builds and record their state for the next start."""
+        self._stop.set()
+        with self._lock:
+            for cancel in self._cancels.values():
+                cancel.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            for job in self._live.values():
+                if job.status in (ClipStatus.RECORDING, ClipStatus.ENCODING):
+                    self.jobs.save(job.moved(ClipStatus.PENDING, progress=0.0))
+        if self._maintainer.is_alive():
+            self._maintainer.join(timeout)
+
+    def add_listener(self, listener: JobListener) -> None:
+        """Be told of every job change (called from worker threads)."""
+        self._listeners.append(listener)
+
+    # ---- intake --------------------------------------------------------------------------
+
+    def generate(self, event: Event) -> GenerateResult:
+        """Accept an event: start its clip, or report the job/clip already made for it.
+
+        Raises :class:`UnknownCameraError`, :class:`EventConflictError`,
+        :class:`ServiceBusyError`, ``NoFootageError`` (window entirely in the past with no
+        footage) or ``ValueError`` (timestamp too far in the future).
+        """
+        if self._stop.is_set():
+            raise ServiceBusyError(retry_after=5)
+        buffer = self.recorder.buffer(event.camera_id)  # UnknownCameraError
+        stored = self.index.get(event.id)
+        if stored is not None:
+            if not stored.event.same_as(event):
+                raise EventConflictError(f"event id {event.id} is used by a different event")
+            job = self.jobs.get(event.id) or ClipJob(event, ClipStatus.READY, 1.0)
+            return GenerateResult(job, created=False, meta=stored)
+        with self._lock:
+            existing = self._live.get(event.id) or self.jobs.get(event.id)
+            if existing is not None:
+                if not existing.event.same_as(event):
+                    raise EventConflictError(f"event id {event.id} is used by a different event")
+                return GenerateResult(existing, created=False, meta=self.index.get(event.id))
+            now = self.clock.now()
+            moment = event.timestamp.timestamp()
+            if moment - now > MAX_FUTURE.total_seconds():
+                raise ValueError("timestamp is more than an hour in the future")
+            end = moment + self.spec.post_seconds
+            start = moment - self.spec.pre_seconds
+            if end < now and not buffer.covering(start, end):
+                raise NoFootageError(
+                    f"camera {event.camera_id} has no footage between "
+                    f"{to_datetime(start).isoformat()} and {to_datetime(end).isoformat()}"
+                )
+            if len(self._live) >= self.max_pending:
+                raise ServiceBusyError(retry_after=max(1, round(self.spec.post_seconds)))
+            job, created = self.jobs.accept(event)
+            if not created:  # accepted by a racing request or another process meanwhile
+                if not job.event.same_as(event):
+                    raise EventConflictError(f"event id {event.id} is used by a different event")
+                return GenerateResult(job, created=False)
+            self._submit(job)
+        log.info("event %s on %s at %s accepted", event.id, event.camera_id, event.timestamp)
+        return GenerateResult(job, created=True)
+
+    # ---- queries -------------------------------------------------------------------------
+
+    def job(self, event_id: str) -> ClipJob | None:
+        """The freshest state of the job for an event id, or None."""
+        with self._lock:
+            live = self._live.get(event_id)
+        return live or self.jobs.get(event_id)
+
+    def get(self, event_id: str) -> ClipMeta | None:
+        """A stored clip's metadata (catalogue first, then the store)."""
+        meta = self.index.get(event_id)
+        if meta is None:
+            try:
+                meta = self.store.get(event_id)
+            except StoreError:
+                return None
+            if meta is not None:
+                self.index.upsert(meta)
+        return meta
+
+    def url(self, event_id: str, expires_in: timedelta) -> ClipUrl:
+        """A time-limited URL for a ready clip; ``ClipNotFoundError`` if there is none."""
+        if self.get(event_id) is None:
+            raise ClipNotFoundError(event_id)
+        return self.store.url(event_id, expires_in)
+
+    def clips(
+        self,
+        *,
+        camera_id: str | None = None,
+        event_type: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> ClipPage:
+        """A page of stored clips, newest event first."""
+        return self.index.list(
+            camera_id=camera_id,
+            event_type=event_type,
+            start=start,
+            end=end,
+            text=text,
+            limit=limit,
+            offset=offset,
+        )
+
+    def upload_queue(self) -> int:
+        """Clips waiting for the remote store."""
+        return self.outbox.depth if self.outbox is not None else 0
+
+    def verify(self, event_id: str) -> bool:
+        """Recompute a stored clip's SHA-256 and compare it with its metadata."""
+        import hashlib
+
+        meta = self.get(event_id)
+        if meta is None:
+            raise ClipNotFoundError(event_id)
+        digest = hashlib.sha256()
+        with contextlib.closing(self.store.open(event_id)) as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest() == meta.sha256
+
+    # ---- changes -------------------------------------------------------------------------
+
+    def delete(self, event_id: str) -> bool:
+        """Delete a clip (cancelling its job if one runs); True if anything was there."""
+        with self._lock:
+            cancel = self._cancels.pop(event_id, None)
+            if cancel is not None:
+                cancel.set()
+            live = self._live.pop(event_id, None)
+            self._deleted.add(event_id)
+            self._finished.notify_all()
+            had_job = self.jobs.delete(event_id) or live is not None
+        removed = self.store.delete(event_id)
+        indexed = self.index.delete(event_id)
+        return removed or indexed or had_job
+
+    def cleanup(self, days_old: int) -> list[str]:
+        """Delete clips stored more than ``days_old`` days ago; returns their event ids."""
+        if days_old < 1:
+            raise ValueError("days_old must be at least 1")
+        drift = abs(time.time() - self.clock.now())
+        if drift > 3600:
+            # The system clock moved by over an hour since start: a cut-off computed now could
+            # wipe the whole catalogue, so nothing is deleted until the service restarts.
+            log.warning("system clock jumped by %.0f s; clip cleanup skipped", drift)
+            return []
+        cutoff = to_datetime(self.clock.now()) - timedelta(days=days_old)
+        deleted: list[str] = []
+        while True:
+            batch = self.index.ids_older_than(cutoff, 500)
+            batch = [event_id for event_id in batch if event_id not in deleted]
+            if not batch:
+                break
+            for event_id in batch:
+                try:
+                    self.delete(event_id)
+                except StoreError as exc:
+                    log.warning("cleanup could not delete %s: %s", event_id, exc)
+                    continue
+                deleted.append(event_id)
+            if len(batch) < 500:
+                break
+        if deleted:
+            log.info("cleanup removed %d clips older than %d days", len(deleted), days_old)
+        self.jobs.forget_finished_before(cutoff)
+        return deleted
+
+    def wait(self, event_id: str, timeout: float) -> ClipJob | None:
+        """Block until the job finishes or ``timeout`` passes; returns its latest state."""
+        deadline = time.monotonic() + timeout
+        with self._finished:
+            while True:
+                job = self._live.get(event_id)
+                if job is None:
+                    return self.jobs.get(event_id)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return job
+                self._finished.wait(remaining)
+
+    # ---- jobs ----------------------------------------------------------------------------
+
+    def _submit(self, job: ClipJob) -> None:
+        with self._lock:
+            self._deleted.discard(job.event.id)
+            self._live[job.event.id] = job
+            self._cancels[job.event.id] = threading.Event()
+        self._pool.submit(self._run, job.event)
+
+    def _resume(self, job: ClipJob) -> None:
+        stored = None
+        with contextlib.suppress(StoreError):
+            stored = self.store.get(job.event.id)
+        if stored is not None:
+            self.index.upsert(stored)
+            self.jobs.save(job.moved(ClipStatus.READY, progress=1.0))
+            return
+        if self.outbox is not None and any(
+            m.event_id == job.event.id for m in self.outbox.pending()
+        ):
+            uploading = job.moved(ClipStatus.UPLOADING, progress=1.0)
+            with self._lock:
+                self._live[job.event.id] = uploading
+                self._cancels[job.event.id] = threading.Event()
+            self.jobs.save(uploading)
+            return
+        log.info("resuming the clip for event %s", job.event.id)
+        pending = job.moved(ClipStatus.PENDING, progress=0.0)
+        self.jobs.save(pending)
+        self._submit(pending)
+
+    def _run(self, event: Event) -> None:
+        with self._lock:
+            job = self._live.get(event.id)
+            cancel = self._cancels.get(event.id)
+        if job is None or cancel is None or cancel.is_set():
+            return
+        destination = self.work_dir / f"{event.id}.mp4"
+        moment = event.timestamp.timestamp()
+        window_end = moment + self.spec.post_seconds
+        live = window_end > self.clock.now()
+        current: ClipJob = self._update(
+            job.moved(ClipStatus.RECORDING if live else ClipStatus.ENCODING), persist=True
+        )
+        saved_progress = 0.0
+
+        def on_progress(fraction: float) -> None:
+            nonlocal current, saved_progress
+            status = ClipStatus.RECORDING if window_end > self.clock.now() else ClipStatus.ENCODING
+            persist = (
+                status is not current.status or fraction - saved_progress >= _PROGRESS_SAVE_STEP
+            )
+            if persist:
+                saved_progress = fraction
+            current = self._update(
+                current.moved(status, progress=round(fraction, 3)), persist=persist
+            )
+
+        try:
+            result = self.recorder.build_clip(
+                event.camera_id, moment, self.spec, destination, progress=on_progress, cancel=cancel
+            )
+            meta = ClipMeta(
+                event=event,
+                window_start=to_datetime(result.start),
+                window_end=to_datetime(result.end),
+                fps=result.fps,
+                width=result.width,
+                height=result.height,
+                duration=result.duration,
+                size=result.size,
+                sha256=result.sha256,
+                created_at=datetime.now(UTC),
+                has_audio=result.has_audio,
+                gaps=tuple(GapSpan(to_datetime(g.start), to_datetime(g.end)) for g in result.gaps),
+            )
+            if cancel.is_set():
+                raise ClipCancelled("cancelled")
+            if self.outbox is not None:
+                current = self._update(
+                    current.moved(ClipStatus.UPLOADING, progress=1.0), persist=True
+                )
+                self.outbox.submit(meta, destination)
+                return  # the outbox calls on_uploaded / on_upload_failed
+            self.store.put(meta, destination)
+            self._stored(meta)
+        except ClipCancelled:
+            destination.unlink(missing_ok=True)
+            if not self._stop.is_set():
+                log.info("clip for event %s cancelled", event.id)
+        except (ClipError, StoreError, OSError) as exc:
+            destination.unlink(missing_ok=True)
+            reason = str(exc) if isinstance(exc, ClipError | StoreError) else "could not write"
+            log.warning("clip for event %s failed: %s", event.id, reason)
+            self._update(current.moved(ClipStatus.FAILED, error=reason), persist=True)
+        except Exception:  # a bug must fail the job, not leave it pending forever
+            destination.unlink(missing_ok=True)
+            log.exception("clip for event %s failed unexpectedly", event.id)
+            self._update(current.moved(ClipStatus.FAILED, error="internal error"), persist=True)
+
+    def on_uploaded(self, meta: ClipMeta) -> None:
+        """The outbox confirmed a clip is in the remote store."""
+        self._stored(meta)
+
+    def on_upload_failed(self, meta: ClipMeta, reason: str) -> None:
+        """The outbox gave up on a clip."""
+        job = self.job(meta.event_id)
+        if job is not None:
+            self._update(job.moved(ClipStatus.FAILED, error=reason), persist=True)
+
+    def _stored(self, meta: ClipMeta) -> None:
+        with self._lock:
+            job = self._live.get(meta.event_id)
+            deleted = meta.event_id in self._deleted
+            if not deleted:
+                self.index.upsert(meta)
+        if deleted:
+            # Deleted while it was being stored: finish the deletion.
+            with contextlib.suppress(StoreError):
+                self.store.delete(meta.event_id)
+            return
+        job = job or ClipJob(meta.event, ClipStatus.READY)
+        self._update(job.moved(ClipStatus.READY, progress=1.0), persist=True)
+        log.info("clip for event %s ready (%d bytes)", meta.event_id, meta.size)
+
+    def _update(self, job: ClipJob, *, persist: bool) -> ClipJob:
+        with self._lock:
+            if job.event.id in self._deleted:
+                return job  # deleted meanwhile: do not bring it back
+            if job.status.finished:
+                self._live.pop(job.event.id, None)
+                self._cancels.pop(job.event.id, None)
+            else:
+                self._live[job.event.id] = job
+            if persist:
+                self.jobs.save(job)
+            self._finished.notify_all()
+        for listener in self._listeners:
+            try:
+                listener(job)
+            except Exception:
+                log.exception("clip job listener failed")
+        return job
+
+    # ---- maintenance ---------------------------------------------------------------------
+
+    def sync_index(self) -> None:
+        """Make the catalogue match the store (clips added or removed by other instances).
+
+        The catalogue keeps changes made while the store's listing is read, so clips stored
+        meanwhile are not dropped.
+        """
+        try:
+            result = self.index.sync(self.store.iter_all())
+        except StoreError as exc:
+            log.warning("catalogue sync skipped: %s", exc)
+            return
+        if result.added or result.removed:
+            log.info(
+                "catalogue synced: %d added, %d updated, %d removed",
+                result.added,
+                result.updated,
+                result.removed,
+            )
+
+    def _maintain(self) -> None:
+        self.sync_index()
+        next_sync = time.monotonic() + self.sync_interval
+        next_retention = time.monotonic()
+        while not self._stop.wait(1.0):
+            now = time.monotonic()
+            if now >= next_sync:
+                self.sync_index()
+                next_sync = now + self.sync_interval
+            if self.retention_days and now >= next_retention:
+                try:
+                    self.cleanup(self.retention_days)
+                except StoreError as exc:
+                    log.warning("retention cleanup failed: %s", exc)
+                next_retention = now + self.retention_interval
+
+
+__all__ = [
+    "ClipNotFoundError",
+    "ClipService",
+    "EventConflictError",
+    "GenerateResult",
+    "NoFootageError",
+    "ServiceBusyError",
+    "UnknownCameraError",
+]

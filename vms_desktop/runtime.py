@@ -1,0 +1,205 @@
+"""Builds the running service from settings: stores, catalogue, engine, clip service, API."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from vms_desktop.api.app import ApiOptions, create_app
+from vms_desktop.api.server import ApiServer
+from vms_desktop.engine.clip_builder import ClipSpec
+from vms_desktop.engine.clip_service import ClipService
+from vms_desktop.engine.health import HealthMonitor
+from vms_desktop.engine.recorder import Recorder, RecorderOptions
+from vms_desktop.engine.sources import Timeouts
+from vms_desktop.settings import Settings
+from vms_desktop.storage.base import ClipStore
+from vms_desktop.storage.clip_index import ClipIndex
+from vms_desktop.storage.job_store import JobStore
+from vms_desktop.storage.local_store import LocalClipStore
+from vms_desktop.storage.signing import UrlSigner, load_or_create_key
+
+if TYPE_CHECKING:
+    from vms_desktop.storage.outbox import UploadOutbox
+
+log = logging.getLogger(__name__)
+
+_LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def recorder_options(settings: Settings) -> RecorderOptions:
+    """How the engine records, from the settings."""
+    return RecorderOptions(
+        buffer_root=settings.buffer_path,
+        retention_seconds=settings.buffer_retention_seconds,
+        max_bytes_per_camera=settings.buffer_max_size_mb * 1024 * 1024,
+        segment_seconds=settings.buffer_segment_seconds,
+        timeouts=Timeouts(
+            connect=settings.camera_connect_timeout_seconds,
+            read=settings.camera_stall_timeout_seconds,
+        ),
+        stall_timeout=settings.camera_stall_timeout_seconds,
+        reconnect_max=settings.camera_reconnect_max_seconds,
+        auth_retry=settings.camera_auth_retry_seconds,
+    )
+
+
+def clip_spec(settings: Settings) -> ClipSpec:
+    """The clip format, from the settings."""
+    return ClipSpec(
+        pre_seconds=settings.pre_event_buffer_seconds,
+        post_seconds=settings.post_event_buffer_seconds,
+        fps=settings.clip_fps,
+        width=settings.clip_width,
+        height=settings.clip_height,
+        preset=settings.clip_preset,
+        crf=settings.clip_crf,
+    )
+
+
+def api_origin(settings: Settings) -> str:
+    """``http://host:port`` clients use to reach the API."""
+    host = settings.api_host
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.api_port}"
+
+
+def clip_base_url(settings: Settings) -> str:
+    """Where local clips are published: CLIP_BASE_URL, else ``<API origin>/clips``."""
+    return (settings.clip_base_url or f"{api_origin(settings)}/clips").rstrip("/")
+
+
+@dataclass
+class Runtime:
+    """Every long-lived part of the service, started and stopped in order."""
+
+    settings: Settings
+    recorder: Recorder
+    store: ClipStore
+    index: ClipIndex
+    jobs: JobStore
+    service: ClipService
+    health: HealthMonitor
+    outbox: UploadOutbox | None = None
+    api: ApiServer | None = None
+    started: list[str] = field(default_factory=list)
+
+    def start(self, *, with_api: bool = True) -> None:
+        """Record, resume jobs, drain the upload queue, listen for requests."""
+        self.recorder.start()
+        self.started.append("recorder")
+        self.service.start()
+        self.started.append("service")
+        if self.outbox is not None:
+            self.outbox.start()
+            self.started.append("outbox")
+        self.health.start()
+        self.started.append("health")
+        if with_api:
+            self.api = ApiServer(self._app(), self.settings.api_host, self.settings.api_port)
+            self.api.start()
+            self.started.append("api")
+
+    def stop(self) -> None:
+        """Stop in reverse order: no new requests, finish or record jobs, close recordings."""
+        if "api" in self.started and self.api is not None:
+            self.api.stop()
+        if "health" in self.started:
+            self.health.stop()
+        if "service" in self.started:
+            self.service.stop()
+        if "outbox" in self.started and self.outbox is not None:
+            self.outbox.stop()
+        if "recorder" in self.started:
+            self.recorder.stop()
+        self.jobs.close()
+        self.index.close()
+        self.started.clear()
+
+    def _app(self) -> object:
+        settings = self.settings
+        token = settings.api_token.get_secret_value() if settings.api_token else None
+        hosts: set[str] | None = None
+        if settings.api_is_loopback:
+            hosts = set(_LOOPBACK_NAMES)
+            base_host = urlsplit(clip_base_url(settings)).hostname
+            if base_host:
+                hosts.add(base_host)
+        options = ApiOptions(
+            token=token,
+            allowed_hosts=hosts,
+            health=self.health.snapshot,
+            cameras=self.health.cameras,
+        )
+        if isinstance(self.store, LocalClipStore):
+            store = self.store
+            options.files_path = store.files_prefix
+            options.file_resolver = lambda event_id, expires, signature: (
+                store.path_of(event_id)
+                if store.verify_file_access(event_id, expires, signature)
+                else None
+            )
+        return create_app(self.service, options)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Assemble the service described by the settings (nothing runs until ``start``)."""
+    state = settings.state_path
+    state.mkdir(parents=True, exist_ok=True)
+    store: ClipStore
+    outbox: UploadOutbox | None = None
+    if settings.video_storage_type == "s3":
+        # Imported here: boto3 takes a noticeable part of start-up and local storage skips it.
+        from vms_desktop.storage.outbox import UploadOutbox
+        from vms_desktop.storage.s3_store import S3ClipStore
+
+        assert settings.s3_bucket_name is not None
+        store = S3ClipStore(
+            settings.s3_bucket_name,
+            region=settings.aws_region,
+            endpoint_url=settings.s3_endpoint_url,
+            access_key=_secret(settings.aws_access_key_id),
+            secret_key=_secret(settings.aws_secret_access_key),
+        )
+    else:
+        signer = UrlSigner(load_or_create_key(state / "url-signing.key"))
+        local = LocalClipStore(settings.local_storage_path, clip_base_url(settings), signer)
+        local.recover()
+        store = local
+    recorder = Recorder(settings.active_cameras, recorder_options(settings))
+    index = ClipIndex(state / "catalogue.sqlite3")
+    jobs = JobStore(state / "jobs.sqlite3")
+    service_box: list[ClipService] = []
+    if settings.video_storage_type == "s3":
+        from vms_desktop.storage.outbox import UploadOutbox
+
+        outbox = UploadOutbox(
+            state / "outbox",
+            store,
+            on_uploaded=lambda meta: service_box[0].on_uploaded(meta),
+            on_failed=lambda meta, reason: service_box[0].on_upload_failed(meta, reason),
+        )
+    service = ClipService(
+        recorder,
+        store,
+        index,
+        jobs,
+        clip_spec(settings),
+        state / "work",
+        outbox=outbox,
+        retention_days=settings.retention_days,
+        retention_interval=settings.retention_interval_minutes * 60.0,
+    )
+    service_box.append(service)
+    health = HealthMonitor(recorder, service, store)
+    return Runtime(settings, recorder, store, index, jobs, service, health, outbox)
+
+
+def _secret(value: object) -> str | None:
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter()) if getter is not None else None

@@ -1,0 +1,491 @@
+"""The clip catalogue: a SQLite index of the store's metadata for fast filtered, paged listing."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vms_desktop.domain.clip import ClipMeta, utc
+from vms_desktop.domain.ids import is_valid_camera_id, validate_camera_id
+from vms_desktop.storage.base import StoreError
+
+log = logging.getLogger(__name__)
+
+# Bump when the table or its meaning changes: an index with another version is thrown away and
+# rebuilt from the store, which is always allowed because the store is the source of truth.
+SCHEMA_VERSION = 1
+
+_SCHEMA = (
+    """
+    CREATE TABLE clips (
+        event_id TEXT PRIMARY KEY NOT NULL,
+        camera_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        search TEXT NOT NULL
+    )
+    """,
+    # Each listing filter has an index whose order matches the page order, so a page is read
+    # straight off the index instead of sorting every match. The time index also carries the
+    # search text, so a text search scans that index rather than the much wider table rows
+    # (about 3x faster with 100 000 clips).
+    "CREATE INDEX clips_by_time ON clips (ts_ms, event_id, search)",
+    "CREATE INDEX clips_by_camera ON clips (camera_id, ts_ms, event_id)",
+    "CREATE INDEX clips_by_type ON clips (event_type, ts_ms, event_id)",
+    "CREATE INDEX clips_by_created ON clips (created_ms, event_id)",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+
+_UPSERT = """
+    INSERT INTO clips
+        (event_id, camera_id, event_type, ts_ms, created_ms, size, sha256, meta, search)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (event_id) DO UPDATE SET
+        camera_id = excluded.camera_id,
+        event_type = excluded.event_type,
+        ts_ms = excluded.ts_ms,
+        created_ms = excluded.created_ms,
+        size = excluded.size,
+        sha256 = excluded.sha256,
+        meta = excluded.meta,
+        search = excluded.search
+"""
+
+_BUSY_TIMEOUT = 5.0  # seconds to wait for another process's write lock
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+_CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+_REASONS = {
+    "SQLITE_FULL": "disk full",
+    "SQLITE_READONLY": "read-only file system",
+    "SQLITE_PERM": "permission denied",
+    "SQLITE_CANTOPEN": "cannot open the catalogue file",
+    "SQLITE_BUSY": "catalogue busy",
+    "SQLITE_IOERR": "I/O error",
+}
+
+_T = TypeVar("_T")
+_Row = tuple[str, str, str, int, int, int, str, str, str]
+# Joins the searchable fields; none of them can hold it (ids and event types are printable).
+_SEPARATOR = "\n"
+_SQL_INT_LIMIT = 1 << 63
+_LONGEST_FIELD = 128  # an event id; camera ids and event types are shorter
+
+
+class CatalogueError(StoreError):
+    """The catalogue failed; the message is safe to show (it can be rebuilt from the store)."""
+
+
+@dataclass(frozen=True)
+class ClipPage:
+    """One page of a listing, and how many clips match in all."""
+
+    items: list[ClipMeta]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """How many catalogue rows a :meth:`ClipIndex.sync` added, changed and removed."""
+
+    added: int
+    updated: int
+    removed: int
+
+
+def to_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch for an aware datetime (exact integer arithmetic)."""
+    return (utc(moment) - _EPOCH) // _ONE_MS
+
+
+def _row(meta: ClipMeta) -> _Row:
+    # Compact and key-sorted, so equal metadata always gives equal text and sync can compare.
+    text = json.dumps(meta.to_dict(), separators=(",", ":"), sort_keys=True)
+    return (
+        meta.event_id,
+        meta.event.camera_id,
+        meta.event.event_type,
+        to_ms(meta.event.timestamp),
+        to_ms(meta.created_at),
+        meta.size,
+        meta.sha256,
+        text,
+        _SEPARATOR.join((meta.event_id, meta.event.camera_id, meta.event.event_type)),
+    )
+
+
+def _parse(event_id: str, text: str) -> ClipMeta | None:
+    try:
+        return ClipMeta.from_dict(json.loads(text))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning("catalogue row for clip %s is malformed; skipped", event_id)
+        return None
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` literally anywhere (``\\`` is the escape character)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
+
+
+class ClipIndex:
+    """The SQLite catalogue of stored clips (WAL mode), safe to use from any thread.
+
+    Threads share one connection behind a lock rather than one connection per thread: every
+    query here takes milliseconds, so the lock costs little, and a single connection can be
+    closed deterministically from any thread, where per-thread connections would linger after
+    short-lived worker threads and could not be closed by :meth:`close`.
+
+    A file that is not a database, is corrupt or has another schema version is replaced by an
+    empty catalogue (``rebuilt`` is then True); fill it again with :meth:`sync`.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout: float = _BUSY_TIMEOUT) -> None:
+        """Open (or create) the catalogue at ``path``; ``busy_timeout`` in seconds."""
+        self.path = Path(path)
+        self.rebuilt = False
+        self._busy_ms = max(0, round(busy_timeout * 1000))
+        self._lock = threading.RLock()
+        # Ids changed while a sync reads the store: the live change is newer than the listing.
+        self._recording: builtins.list[set[str]] = []
+        self._closed = False
+        self._conn: sqlite3.Connection | None = self._open()
+
+    def __enter__(self) -> ClipIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- connection ----------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_ms / 1000,
+            isolation_level=None,  # explicit BEGIN/COMMIT below, nothing implicit
+            check_same_thread=False,  # shared behind self._lock
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0 and not self._has_tables(conn):
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+                self.rebuilt = True
+            elif version != SCHEMA_VERSION:
+                raise _Replace(f"schema version {version}, expected {SCHEMA_VERSION}")
+            else:
+                check = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    raise _Replace("integrity check failed")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _has_tables(conn: sqlite3.Connection) -> bool:
+        return int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]) > 0
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except _Replace as exc:
+            problem = str(exc)
+        except sqlite3.Error as exc:
+            # Only a damaged file is replaced: "locked" or "cannot open" may concern a healthy
+            # catalogue that another process is using.
+            if getattr(exc, "sqlite_errorname", "") not in _CORRUPT:
+                raise CatalogueError(f"opening the clip catalogue failed: {_reason(exc)}") from None
+            problem = "damaged file"
+        except OSError as exc:
+            raise CatalogueError(f"opening the clip catalogue failed: {_reason(exc)}") from None
+        log.warning(
+            "clip catalogue replaced by an empty one (%s); it is rebuilt from the store", problem
+        )
+        _remove_database(self.path)
+        try:
+            conn = self._connect()
+        except (sqlite3.Error, _Replace, OSError) as exc:
+            raise CatalogueError(f"creating the clip catalogue failed: {_reason(exc)}") from None
+        self.rebuilt = True
+        return conn
+
+    def _run(self, action: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` under the lock, turning SQLite failures into :class:`CatalogueError`."""
+        with self._lock:
+            if self._closed:
+                raise CatalogueError("the clip catalogue is closed")
+            if self._conn is None:  # lost after a failed reset: try again now
+                self._conn = self._open()
+            conn = self._conn
+            try:
+                return work(conn)
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if getattr(exc, "sqlite_errorname", "") in _CORRUPT:
+                    self._reset()
+                    raise CatalogueError(
+                        f"{action} failed: the catalogue was damaged and has been emptied; "
+                        "it is refilled from the store at the next sync"
+                    ) from None
+                raise CatalogueError(f"{action} failed: {_reason(exc)}") from None
+
+    def _reset(self) -> None:
+        """Replace a catalogue found damaged while in use by an empty one."""
+        log.warning("clip catalogue damaged while in use; replaced by an empty one")
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+        _remove_database(self.path)
+        try:
+            self._conn = self._open()
+        except CatalogueError as exc:
+            log.warning("clip catalogue could not be recreated: %s", exc)
+        self.rebuilt = True
+
+    def close(self) -> None:
+        """Close the catalogue; later calls raise :class:`CatalogueError`."""
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _note(self, event_ids: Iterable[str]) -> None:
+        for changes in self._recording:
+            changes.update(event_ids)
+
+    # ---- writes --------------------------------------------------------------------------
+
+    def upsert(self, meta: ClipMeta) -> None:
+        """Add or replace one clip's row."""
+        row = _row(meta)
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(_UPSERT, row)
+            self._note((meta.event_id,))
+
+        self._run("updating the catalogue", work)
+
+    def upsert_many(self, metas: Iterable[ClipMeta]) -> int:
+        """Add or replace many rows in one transaction; returns how many were written."""
+        rows = [_row(meta) for meta in metas]
+
+        def work(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_UPSERT, rows)
+            conn.execute("COMMIT")
+            self._note(row[0] for row in rows)
+            return len(rows)
+
+        return self._run("updating the catalogue", work)
+
+    def delete(self, event_id: str) -> bool:
+        """Remove a clip's row; False if it was not there."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            gone = conn.execute("DELETE FROM clips WHERE event_id = ?", (event_id,)).rowcount > 0
+            self._note((event_id,))
+            return gone
+
+        return self._run("updating the catalogue", work)
+
+    def sync(self, metas: Iterable[ClipMeta]) -> SyncResult:
+        """Make the catalogue equal to the store's listing ``metas``; one transaction.
+
+        ``metas`` is read before the lock is taken (a store listing can take seconds), and rows
+        upserted or deleted while it is read are left as they are, because those live changes
+        are newer than the listing. Pass the store's iterator itself (``store.iter_all()``), not
+        a listing made earlier, so that window covers the whole listing.
+        """
+        changes: set[str] = set()
+        with self._lock:
+            self._recording.append(changes)
+        try:
+            wanted: dict[str, _Row] = {}
+            for meta in metas:
+                wanted[meta.event_id] = _row(meta)
+
+            def work(conn: sqlite3.Connection) -> SyncResult:
+                conn.execute("BEGIN IMMEDIATE")
+                updates: builtins.list[_Row] = []
+                removals: builtins.list[tuple[str]] = []
+                seen: set[str] = set()
+                for event_id, text in conn.execute("SELECT event_id, meta FROM clips"):
+                    seen.add(event_id)
+                    if event_id in changes:
+                        continue
+                    row = wanted.get(event_id)
+                    if row is None:
+                        removals.append((event_id,))
+                    elif row[7] != text:
+                        updates.append(row)
+                additions = [
+                    row for key, row in wanted.items() if key not in seen and key not in changes
+                ]
+                conn.executemany(_UPSERT, additions)
+                conn.executemany(_UPSERT, updates)
+                conn.executemany("DELETE FROM clips WHERE event_id = ?", removals)
+                conn.execute("COMMIT")
+                return SyncResult(len(additions), len(updates), len(removals))
+
+            return self._run("syncing the catalogue", work)
+        finally:
+            with self._lock:
+                self._recording.remove(changes)
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def get(self, event_id: str) -> ClipMeta | None:
+        """One clip's metadata, or None."""
+
+        def work(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT meta FROM clips WHERE event_id = ?", (event_id,)).fetchone()
+            return None if row is None else str(row[0])
+
+        text = self._run("reading the catalogue", work)
+        return None if text is None else _parse(event_id, text)
+
+    def list(
+        self,
+        *,
+        camera_id: str | None = None,
+        event_type: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        newest_first: bool = True,
+    ) -> ClipPage:
+        """A page of clips matching every given filter, ordered by event time, and the total.
+
+        ``start`` (inclusive) and ``end`` (exclusive) bound the event timestamp and must be
+        timezone-aware; ``text`` matches a substring of the event id, camera id or event type
+        (ASCII case-insensitive, ``%`` and ``_`` taken literally).
+        """
+        if not (0 <= limit < _SQL_INT_LIMIT and 0 <= offset < _SQL_INT_LIMIT):
+            raise ValueError("limit and offset must be non-negative 64-bit integers")
+        where: builtins.list[str] = []
+        params: builtins.list[Any] = []
+        if camera_id is not None:
+            where.append("camera_id = ?")
+            # Camera ids are stored lower-cased; an invalid one simply matches nothing.
+            params.append(
+                validate_camera_id(camera_id) if is_valid_camera_id(camera_id) else camera_id
+            )
+        if event_type is not None:
+            where.append("event_type = ?")
+            params.append(event_type)
+        if start is not None:
+            where.append("ts_ms >= ?")
+            params.append(to_ms(start))
+        if end is not None:
+            where.append("ts_ms < ?")
+            params.append(to_ms(end))
+        if text:
+            if len(text) > _LONGEST_FIELD or not text.isprintable():
+                # Cannot match any one field: no field is longer or holds a control character.
+                # SQLite would also refuse a long pattern, cut one at a NUL (matching
+                # everything) or match across the field separator.
+                where.append("0")
+            else:
+                where.append("search LIKE ? ESCAPE '\\'")
+                params.append(_like_pattern(text))
+        # Only fixed clause strings are joined into the SQL; every value is a bound parameter.
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        direction = "DESC" if newest_first else "ASC"
+        page_sql = (
+            f"SELECT event_id, meta FROM clips{clause} "
+            f"ORDER BY ts_ms {direction}, event_id {direction} LIMIT ? OFFSET ?"
+        )
+        count_sql = f"SELECT count(*) FROM clips{clause}"
+
+        def work(conn: sqlite3.Connection) -> tuple[builtins.list[tuple[str, str]], int]:
+            conn.execute("BEGIN")  # one snapshot for the page and its total
+            rows = conn.execute(page_sql, [*params, limit, offset]).fetchall()
+            total = conn.execute(count_sql, params).fetchone()[0]
+            conn.execute("COMMIT")
+            return rows, int(total)
+
+        rows, total = self._run("listing clips", work)
+        items = [meta for event_id, text_ in rows if (meta := _parse(event_id, text_)) is not None]
+        return ClipPage(items=items, total=total, limit=limit, offset=offset)
+
+    def count(self) -> int:
+        """How many clips the catalogue holds."""
+        return self._run(
+            "reading the catalogue",
+            lambda conn: int(conn.execute("SELECT count(*) FROM clips").fetchone()[0]),
+        )
+
+    def ids_older_than(self, cutoff: datetime, limit: int) -> builtins.list[str]:
+        """Up to ``limit`` event ids of clips created before ``cutoff``, oldest first."""
+        if not 0 <= limit < _SQL_INT_LIMIT:
+            raise ValueError("limit must be a non-negative 64-bit integer")
+        bound = to_ms(cutoff)
+
+        def work(conn: sqlite3.Connection) -> builtins.list[str]:
+            rows = conn.execute(
+                "SELECT event_id FROM clips WHERE created_ms < ? "
+                "ORDER BY created_ms, event_id LIMIT ?",
+                (bound, limit),
+            )
+            return [str(row[0]) for row in rows]
+
+        return self._run("reading the catalogue", work)
+
+    def event_ids(self) -> set[str]:
+        """Every indexed event id."""
+        return self._run(
+            "reading the catalogue",
+            lambda conn: {str(row[0]) for row in conn.execute("SELECT event_id FROM clips")},
+        )
+
+
+class _Replace(Exception):
+    """The existing catalogue file must be replaced (reason in the message)."""
+
+
+def _reason(exc: BaseException) -> str:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name in _REASONS:
+        return _REASONS[name]
+    for prefix, text in _REASONS.items():
+        if name.startswith(prefix):
+            return text
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return "database error"

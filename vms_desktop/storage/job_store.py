@@ -1,0 +1,129 @@
+"""Durable record of clip jobs (SQLite), so an accepted event survives a crash or restart."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    event_id TEXT PRIMARY KEY,
+    camera_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    ts_us INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    updated_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+"""
+
+_COLUMNS = "event_id, camera_id, event_type, ts_us, status, progress, error, updated_us"
+
+
+def _us(moment: datetime) -> int:
+    return round(moment.timestamp() * 1_000_000)
+
+
+def _moment(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+
+
+class JobStore:
+    """Clip jobs by event id; the insert that accepts an event is atomic, so a burst of
+    identical requests creates exactly one job.
+
+    One connection guarded by a lock: writes are tiny and SQLite serialises writers anyway.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # an accepted event must survive power loss
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def accept(self, event: Event) -> tuple[ClipJob, bool]:
+        """The job for ``event``: a new pending one (True) or the one already recorded (False)."""
+        now = datetime.now(UTC)
+        with self._lock:
+            cursor = self._db.execute(
+                f"INSERT OR IGNORE INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, '', ?)",
+                (
+                    event.id,
+                    event.camera_id,
+                    event.event_type,
+                    _us(event.timestamp),
+                    ClipStatus.PENDING.value,
+                    _us(now),
+                ),
+            )
+            created = cursor.rowcount == 1
+            job = self._get(event.id)
+        assert job is not None
+        return job, created
+
+    def save(self, job: ClipJob) -> None:
+        """Record a job's new state (a no-op for a job deleted meanwhile)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET status = ?, progress = ?, error = ?, updated_us = ? "
+                "WHERE event_id = ?",
+                (job.status.value, job.progress, job.error, _us(job.updated_at), job.event.id),
+            )
+
+    def get(self, event_id: str) -> ClipJob | None:
+        """The job for an event id, or None."""
+        with self._lock:
+            return self._get(event_id)
+
+    def delete(self, event_id: str) -> bool:
+        """Forget a job; True if there was one."""
+        with self._lock:
+            return self._db.execute("DELETE FROM jobs WHERE event_id = ?", (event_id,)).rowcount > 0
+
+    def unfinished(self) -> list[ClipJob]:
+        """Jobs neither ready nor failed, oldest event first (to resume after a restart)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE status NOT IN (?, ?) ORDER BY ts_us",
+                (ClipStatus.READY.value, ClipStatus.FAILED.value),
+            ).fetchall()
+        return [_job(row) for row in rows]
+
+    def forget_finished_before(self, cutoff: datetime) -> int:
+        """Drop records of jobs that finished before ``cutoff``; returns how many."""
+        with self._lock:
+            return self._db.execute(
+                "DELETE FROM jobs WHERE status IN (?, ?) AND updated_us < ?",
+                (ClipStatus.READY.value, ClipStatus.FAILED.value, _us(cutoff)),
+            ).rowcount
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def _get(self, event_id: str) -> ClipJob | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        return _job(row) if row else None
+
+
+def _job(row: tuple[str, str, str, int, str, float, str, int]) -> ClipJob:
+    event_id, camera_id, event_type, ts_us, status, progress, error, updated_us = row
+    return ClipJob(
+        event=Event(event_id, camera_id, event_type, _moment(ts_us)),
+        status=ClipStatus(status),
+        progress=progress,
+        error=error,
+        updated_at=_moment(updated_us),
+    )
