@@ -10,15 +10,33 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from vms_desktop.domain.clip import EVENT_TYPE_PATTERN, ClipJob, ClipMeta, iso
 from vms_desktop.domain.ids import validate_camera_id, validate_event_id
 
-EVENT_ID_SCHEMA_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-CAMERA_ID_SCHEMA_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+
+def _ci(word: str) -> str:
+    """A case-insensitive regex for a word, without inline flags (JSON Schema is ECMA-262)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+# The schema patterns say exactly what the validators accept, so a client (or a fuzzer) that
+# follows the schema is never refused: no "..", no trailing ".", no Windows device name.
+_DEVICE = (
+    "(?:"
+    + "|".join(
+        [_ci(w) for w in ("con", "prn", "aux", "nul")]
+        + [_ci("com") + "[1-9]", _ci("lpt") + "[1-9]"]
+    )
+    + ")"
+)
+EVENT_ID_SCHEMA_PATTERN = rf"^(?!{_DEVICE}(?:\.|$))[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$"
+CAMERA_ID_SCHEMA_PATTERN = rf"^(?!{_DEVICE}$)[A-Za-z0-9][A-Za-z0-9_-]{{0,31}}$"
 
 EventId = Annotated[
     str,
     Field(
         min_length=1,
         max_length=128,
-        pattern=EVENT_ID_SCHEMA_PATTERN,
+        # Documented for clients; enforced by validate_event_id (pydantic's regex engine has
+        # no look-ahead).
+        json_schema_extra={"pattern": EVENT_ID_SCHEMA_PATTERN},
         description="Event id: letters, digits, '.', '_' and '-', starting with a letter or "
         "digit, no '..'.",
         examples=["event-123"],
@@ -30,7 +48,7 @@ CameraId = Annotated[
     Field(
         min_length=1,
         max_length=32,
-        pattern=CAMERA_ID_SCHEMA_PATTERN,
+        json_schema_extra={"pattern": CAMERA_ID_SCHEMA_PATTERN},
         description="Camera id as configured by CAMERA_{ID}_URL (case-insensitive).",
         examples=["cam01"],
     ),
