@@ -111,6 +111,7 @@ class CameraWorker(threading.Thread):
         self._listeners: list[StatusListener] = []
         self._frame_times: deque[float] = deque(maxlen=64)
         self._sessions = 0
+        self._video_packets = 0
 
     # ---- public --------------------------------------------------------------------------
 
@@ -202,8 +203,10 @@ class CameraWorker(threading.Thread):
                     if not got_video:
                         got_video = True
                         self._on_first_video(source)
-                    elif len(self._frame_times) % 16 == 0:
-                        self._refresh_rate()
+                    else:
+                        self._video_packets += 1
+                        if self._video_packets % 16 == 0:
+                            self._refresh_rate()
                 elif time.monotonic() - last_video > self.stall_timeout:
                     reason = f"no video for {self.stall_timeout:g} s"
                     break

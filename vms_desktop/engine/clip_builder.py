@@ -22,10 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
-import numpy as np
 
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
 from vms_desktop.engine.segment_buffer import (
@@ -35,6 +34,9 @@ from vms_desktop.engine.segment_buffer import (
     SegmentStream,
     from_ts,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,8 @@ class _AudioTrack:
             self._place(samples, position, output)
 
     def _place(self, samples: np.ndarray, position: int, output: Any) -> None:
+        import numpy as np  # only clips with audio need it; a video-only build never loads it
+
         if position > self.cursor:
             self._write(np.zeros((self.channels, position - self.cursor), np.float32), output)
         skip = self.cursor - position
@@ -191,6 +195,8 @@ class _AudioTrack:
             self._write(samples, output)
 
     def _write(self, samples: np.ndarray, output: Any) -> None:
+        import numpy as np
+
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(samples, dtype=np.float32), format="fltp", layout=self.layout
         )
@@ -202,6 +208,8 @@ class _AudioTrack:
             output.mux(packet)
 
     def finish(self, output: Any) -> None:
+        import numpy as np
+
         if self.cursor < self.total:
             self._write(np.zeros((self.channels, self.total - self.cursor), np.float32), output)
         for packet in self.encoder.encode(None):
@@ -494,6 +502,8 @@ class _Encode:
     def _black(self) -> Any:
         if self.black is None:
             shape = (self.spec.height * 3 // 2, self.spec.width)
+            import numpy as np  # only windows with holes need a black picture
+
             planes = np.full(shape, 128, np.uint8)
             planes[: self.spec.height] = 16
             self.black = av.VideoFrame.from_ndarray(planes, format="yuv420p")

@@ -451,6 +451,30 @@ class ClipIndex:
             lambda conn: int(conn.execute("SELECT count(*) FROM clips").fetchone()[0]),
         )
 
+    def total_bytes(self) -> int:
+        """Bytes of all catalogued clips (the storage the clips use)."""
+        return self._run(
+            "reading the catalogue",
+            lambda conn: int(
+                conn.execute("SELECT coalesce(sum(size), 0) FROM clips").fetchone()[0]
+            ),
+        )
+
+    def counts_per_hour(self, since: datetime) -> dict[int, int]:
+        """Clips per hour of event time since ``since``: {hour start in UTC ms: count}."""
+        bound = to_ms(since)
+        return self._run(
+            "reading the catalogue",
+            lambda conn: {
+                int(hour): int(count)
+                for hour, count in conn.execute(
+                    "SELECT (ts_ms / 3600000) * 3600000 AS hour, count(*) FROM clips "
+                    "WHERE ts_ms >= ? GROUP BY hour",
+                    (bound,),
+                )
+            },
+        )
+
     def ids_older_than(self, cutoff: datetime, limit: int) -> builtins.list[str]:
         """Up to ``limit`` event ids of clips created before ``cutoff``, oldest first."""
         if not 0 <= limit < _SQL_INT_LIMIT:
