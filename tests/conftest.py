@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.support.rtsp_camera import RtspCamera
+from tests.support.seaweedfs import SeaweedServer
 
 
 @pytest.fixture
@@ -37,3 +39,35 @@ def rtsp_camera_factory() -> Iterator[Callable[..., RtspCamera]]:
     finally:
         for camera in cameras:
             camera.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Qt widgets render offscreen: no display is needed (or wanted) in tests."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+# --- S3: real SeaweedFS servers (tests/support/seaweedfs.py) ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedServer]:
+    """One SeaweedFS S3 server for the whole session; tests keep apart with their own buckets."""
+    with SeaweedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(seaweedfs: SeaweedServer) -> str:
+    """A new, empty bucket on the shared server (its name is unique to this test)."""
+    name = f"test-{uuid.uuid4().hex[:24]}"
+    seaweedfs.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def private_seaweedfs() -> Iterator[SeaweedServer]:
+    """A SeaweedFS server of this test's own, which it may kill and restart."""
+    with SeaweedServer() as server:
+        yield server

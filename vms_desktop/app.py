@@ -31,7 +31,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--headless",
         action="store_true",
-        help="run engine, storage and API without a window (the only mode of this version)",
+        help="run engine, storage and API without a window (for servers)",
     )
     parser.add_argument("--version", action="version", version=f"vms-desktop {__version__}")
     return parser.parse_args(argv)
@@ -103,13 +103,100 @@ def run_headless(settings: Settings) -> int:
     return 0
 
 
+def run_console(settings: Settings) -> int:
+    """The operator console: engine and API inside the Qt application, on one event loop."""
+    import asyncio
+
+    import qasync
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    import vms_desktop.gui  # noqa: F401  (pins the Qt binding before qasync is imported)
+    from vms_desktop.engine.thumbnails import ThumbnailMaker
+    from vms_desktop.gui.bridge import EngineBridge
+    from vms_desktop.gui.main_window import MainWindow, default_env_path
+    from vms_desktop.gui.resources import resource_path, stylesheet
+    from vms_desktop.gui.settings_dialog import SettingsDialog
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("vms_desktop")
+    app.setOrganizationName("vms_desktop")
+    app.setWindowIcon(QIcon(str(resource_path("vms_desktop.svg"))))
+    app.setStyleSheet(stylesheet())
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    runtime = build_runtime(settings)
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
+
+    def open_settings(parent: MainWindow) -> None:
+        dialog = SettingsDialog(settings, default_env_path(), parent)
+
+        def on_finished(result: int) -> None:
+            if dialog.saved is not None:
+                changed = ", ".join(dialog.restart_needed) or "nothing"
+                parent.show_notice(f"Settings saved. Restart to apply: {changed}")
+
+        dialog.finished.connect(on_finished)
+        dialog.open()
+
+    with route_ffmpeg_logs("ERROR", settings.secret_values), loop:
+        runtime.start(with_api=False)
+        try:
+            server = runtime.make_api_server()
+        except ApiStartError as exc:
+            log.error("%s", exc)
+            server = None
+        bridge = EngineBridge(runtime.recorder, runtime.service, runtime.health)
+        window = MainWindow(
+            bridge,
+            api_url=server.base_url if server else "",
+            api_token=token,
+            open_settings=open_settings,
+            thumbnails=ThumbnailMaker(settings.state_path / "thumbnails"),
+        )
+        if server is None:
+            QMessageBox.warning(window, "API not started", "The HTTP API could not listen.")
+        serving = loop.create_task(server.serve()) if server else None
+        closed = asyncio.Event()
+        app.aboutToQuit.connect(closed.set)
+        app.lastWindowClosed.connect(closed.set)
+        signal.signal(signal.SIGINT, lambda *_: window.close())
+        signal.signal(signal.SIGTERM, lambda *_: window.close())
+        window.show()
+        log.info("console open; API on %s", server.base_url if server else "-")
+        loop.run_until_complete(closed.wait())
+        if server is not None:
+            server.stop()
+        if serving is not None:
+            loop.run_until_complete(serving)
+        bridge.shutdown()
+        runtime.stop()
+    log.info("stopped")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vms-desktop`` and ``python -m vms_desktop``."""
-    parse_args(argv)
+    args = parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"vms-desktop: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    return run_headless(settings)
+    if args.headless:
+        return run_headless(settings)
+    if not has_display():
+        log.warning("no display found (DISPLAY / WAYLAND_DISPLAY unset): running headless")
+        return run_headless(settings)
+    return run_console(settings)
+
+
+def has_display() -> bool:
+    """True when a window can be shown (or Qt was told where to draw)."""
+    import os
+
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))

@@ -101,13 +101,18 @@ class Runtime:
         self.health.start()
         self.started.append("health")
         if with_api:
-            self.api = ApiServer(self._app(), self.settings.api_host, self.settings.api_port)
+            self.api = self.make_api_server()
             self.api.start()
             self.started.append("api")
 
+    def make_api_server(self) -> ApiServer:
+        """The API listener (bound, not yet serving): run it with ``start()`` or ``serve()``."""
+        self.api = ApiServer(self._app(), self.settings.api_host, self.settings.api_port)
+        return self.api
+
     def stop(self) -> None:
         """Stop in reverse order: no new requests, finish or record jobs, close recordings."""
-        if "api" in self.started and self.api is not None:
+        if self.api is not None:
             self.api.stop()
         if "health" in self.started:
             self.health.stop()

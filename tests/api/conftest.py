@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.ports import free_port
+from tests.support.seaweedfs import SeaweedServer
 from vms_desktop.runtime import Runtime, build_runtime
 from vms_desktop.settings import load_settings
 
@@ -24,6 +26,10 @@ class Running:
     client: httpx.Client
     base_url: str
     tmp: Path
+
+    def stored_ids(self) -> list[str]:
+        """Event ids of the clips in the store itself (not the catalogue)."""
+        return sorted(meta.event_id for meta in self.runtime.store.iter_all())
 
     def wait_ready(self, event_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """Poll ``GET /clips/{id}/url`` until the clip is ready; returns the URL body."""
@@ -41,12 +47,37 @@ class Running:
 ServiceFactory = Callable[..., Running]
 
 
+@pytest.fixture(params=["local", "s3"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Runs a test once per clip store: the local folder and S3 (a real SeaweedFS server)."""
+    return str(request.param)
+
+
+def s3_environment(server: SeaweedServer) -> dict[str, str]:
+    """Settings for S3 storage in a new bucket of ``server``."""
+    bucket = f"api-{uuid.uuid4().hex[:20]}"
+    server.client().create_bucket(Bucket=bucket)
+    return {
+        "VIDEO_STORAGE_TYPE": "s3",
+        "S3_BUCKET_NAME": bucket,
+        "AWS_REGION": server.region,
+        "AWS_ACCESS_KEY_ID": server.access_key,
+        "AWS_SECRET_ACCESS_KEY": server.secret_key,
+        "S3_ENDPOINT_URL": server.endpoint_url,
+    }
+
+
 @pytest.fixture
-def make_service(tmp_path: Path) -> Iterator[ServiceFactory]:
-    """Starts services with settings given as environment variables; stops them after."""
+def make_service(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServiceFactory]:
+    """Starts services with settings given as environment variables; stops them after.
+
+    ``store="s3"`` puts the clips in a fresh bucket of the session's SeaweedFS server.
+    """
     started: list[Running] = []
 
-    def make(env: dict[str, str] | None = None, *, token: str | None = None) -> Running:
+    def make(
+        env: dict[str, str] | None = None, *, token: str | None = None, store: str = "local"
+    ) -> Running:
         port = free_port()
         base = tmp_path / f"svc{len(started)}"
         environ = {
@@ -63,6 +94,8 @@ def make_service(tmp_path: Path) -> Iterator[ServiceFactory]:
         }
         if token:
             environ["API_TOKEN"] = token
+        if store == "s3":
+            environ.update(s3_environment(request.getfixturevalue("seaweedfs")))
         environ.update(env or {})
         settings = load_settings(env_files=[], environ=environ)
         runtime = build_runtime(settings)

@@ -84,7 +84,7 @@ class ApiServer:
         log.info("API listening on %s", self.base_url)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop accepting requests and let running ones finish."""
+        """Stop accepting requests and let running ones finish (a ``serve()`` task ends too)."""
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)

@@ -9,6 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, Protocol
 
 import av
 
@@ -28,6 +29,17 @@ from vms_desktop.engine.sources import (
 log = logging.getLogger(__name__)
 
 StatusListener = Callable[[CameraStatus], None]
+
+
+class PreviewTap(Protocol):
+    """Gets a copy of a camera's video for live preview, on the worker's thread; must not block."""
+
+    def start_stream(self, video: Any) -> None:
+        """A session began with this PyAV video stream (read its parameters during the call)."""
+
+    def feed(self, data: bytes, when: float, keyframe: bool) -> None:
+        """One video packet's bytes, its UTC presentation time and whether it is a keyframe."""
+
 
 # Failed attempts after losing a stream before the camera counts as offline, not reconnecting.
 ATTEMPTS_BEFORE_OFFLINE = 3
@@ -96,6 +108,7 @@ class CameraWorker(threading.Thread):
         reconnect_max: float = 30.0,
         auth_retry: float = 120.0,
         clock: WallClock = SYSTEM_CLOCK,
+        preview_tap: PreviewTap | None = None,
     ) -> None:
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera = camera
@@ -105,6 +118,7 @@ class CameraWorker(threading.Thread):
         self.reconnect_max = reconnect_max
         self.auth_retry = auth_retry
         self.clock = clock
+        self.preview_tap = preview_tap
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self._status = CameraStatus(camera.id, CameraState.CONNECTING, since=clock.now())
@@ -174,6 +188,9 @@ class CameraWorker(threading.Thread):
         """Copy packets until the stream ends, stalls or fails; True if any video arrived."""
         video = source.video
         writer.start(video, source.audio)
+        tap = self.preview_tap
+        if tap is not None:
+            tap.start_stream(video)
         timeline = StreamTimeline(self.clock)
         last_dts: dict[int, float] = {}
         last_video = time.monotonic()
@@ -196,6 +213,9 @@ class CameraWorker(threading.Thread):
                     continue  # a repeated or reordered timestamp would stop the muxer
                 last_dts[index] = dts
                 is_video = packet.stream is video
+                if is_video and tap is not None:
+                    # Copied now: muxing takes the packet's data and leaves it empty.
+                    tap.feed(bytes(packet), pts, packet.is_keyframe)
                 writer.write(packet, pts, dts)
                 if is_video:
                     last_video = time.monotonic()

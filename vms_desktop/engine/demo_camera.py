@@ -72,7 +72,8 @@ class DemoPicture:
         self._background = np.tile(ramp.astype(np.uint8), (height, 1))
         self._u = np.full((height // 2, width // 2), 110, dtype=np.uint8)
         self._v = np.full((height // 2, width // 2), 140, dtype=np.uint8)
-        self._scale = max(2, height // 90)
+        # The clock line (27 glyphs of 6 dots) must fit the width at any size.
+        self._scale = max(1, min(height // 120, width // (27 * 6 + 6)))
 
     def make(self, index: int, moment: float) -> np.ndarray:
         """The picture for frame ``index``, standing for UTC time ``moment`` (a yuv420p array)."""

@@ -90,22 +90,25 @@ class ClipReader:
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self._lock = threading.RLock()
-        self._container = _open_container(source, timeout)
-        self._closed = False
-        try:
-            self._setup(source, timeout)
-        except BaseException:
-            self._container.close()
-            raise
         self._target_size = target_size
         self._cache: OrderedDict[int, DecodedFrame] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._cached_bytes = 0
         self._last_returned = -1
-        assert self._current is not None
-        self._cache_frame(self._convert(*self._current))
+        self._closed = False
+        self._container = _open_container(source, timeout)
+        try:
+            first = self._setup(source, timeout)
+            self._cache_frame(self._convert(first, 0))
+        except av.FFmpegError as exc:
+            self._container.close()
+            raise PlaybackError(f"the clip cannot be decoded: {_describe(exc)}") from None
+        except BaseException:
+            self._container.close()
+            raise
 
-    def _setup(self, source: str, timeout: float) -> None:
+    def _setup(self, source: str, timeout: float) -> av.VideoFrame:
+        """Read the stream's parameters and decode the first picture (returned)."""
         container = self._container
         if not container.streams.video:
             raise PlaybackError("the clip has no video")
@@ -123,17 +126,14 @@ class ClipReader:
             raise PlaybackError("the clip's picture size is unknown")
         self._size = (width, height)
         sar = stream.codec_context.sample_aspect_ratio
-        self._display_aspect = width / height * (float(sar) if sar else 1.0)
+        self._display_aspect = float(width / height) * (float(sar) if sar else 1.0)
         self._keyframes: list[int] = []
         self._gop = max(1, round(self._rate * 2))
 
         self._frames: Any = container.decode(stream)
         self._lookahead: Any = None
         self._current: tuple[Any, int] | None = None
-        try:
-            first = next(self._frames, None)
-        except av.FFmpegError as exc:
-            raise PlaybackError(f"the clip cannot be decoded: {_describe(exc)}") from None
+        first: av.VideoFrame | None = next(self._frames, None)
         if first is None:
             raise PlaybackError("the clip holds no decodable picture")
         self._origin = first.pts if first.pts is not None else 0
@@ -155,6 +155,7 @@ class ClipReader:
                 else (container.duration or 0) / av.time_base
             )
             self._frame_count = max(1, round(seconds * self._rate))
+        return first
 
     def _scan(self, source: str, timeout: float) -> int:
         """Learn the keyframes and the last picture's index from the packets; -1 on failure."""

@@ -47,7 +47,7 @@ class FrameSlot:
         self._sequence = 0
 
     def put(self, image: RgbImage, when: float) -> PreviewPicture:
-        """Replace the held picture with ``image`` (``height x width x 3`` RGB) shown at ``when``."""
+        """Replace the held picture with ``image`` (height x width x 3 RGB) showing ``when``."""
         image.flags.writeable = False
         with self._lock:
             self._sequence += 1
@@ -148,8 +148,9 @@ class CameraPreview:
     ratio kept) and rate only, and land in :attr:`slot`, which holds just the newest one.
 
     The hand-off to the decoding thread is bounded: when the decoder falls behind (a slow
-    machine, a burst after a network stall), the waiting packets are dropped and decoding
-    resumes at the next keyframe, so the preview stays live and memory stays flat.
+    machine, a burst after a network stall), the waiting packets are dropped up to the newest
+    keyframe among them (or all of them, and decoding resumes at the next keyframe), so the
+    preview stays live and memory stays flat.
     """
 
     def __init__(
@@ -157,7 +158,7 @@ class CameraPreview:
         camera_id: str,
         *,
         decoder_threads: int = 2,
-        max_pending: int = 60,
+        max_pending: int = 250,
         max_pending_bytes: int = 16 << 20,
         catch_up_seconds: float = 1.0,
     ) -> None:
@@ -187,17 +188,20 @@ class CameraPreview:
 
     def start_stream(self, video: Any) -> None:
         """A new session began: decode what follows with this PyAV stream's codec parameters."""
-        params = VideoParameters.of(video)
+        try:
+            params: VideoParameters | None = VideoParameters.of(video)
+            error = ""
+        except (AttributeError, TypeError, ValueError) as exc:
+            # Recording must go on even if this stream cannot be previewed.
+            params, error = None, f"unusable video parameters: {exc}"
         with self._cond:
-            if params != self._params:
-                log.debug("camera %s preview: %s", self.camera_id, params)
             self._params = params
             self._epoch += 1
             self._gop.clear()
             self._gop_bytes = 0
             self._drop_pending()
             self._await_keyframe = True
-            self._error = ""
+            self._error = error
             self._cond.notify_all()
 
     def feed(self, data: bytes, when: float, keyframe: bool) -> None:
@@ -223,8 +227,7 @@ class CameraPreview:
                 len(self._pending) > self.max_pending
                 or self._pending_bytes > self.max_pending_bytes
             ):
-                self._drop_pending()
-                self._await_keyframe = True
+                self._skip_to_newest_keyframe()
             self._cond.notify()
 
     def _remember(self, packet: _Packet) -> None:
@@ -239,6 +242,21 @@ class CameraPreview:
         if len(self._gop) > self.max_pending or self._gop_bytes > self.max_pending_bytes:
             self._gop.clear()
             self._gop_bytes = 0
+
+    def _skip_to_newest_keyframe(self) -> None:
+        """Drop waiting packets up to the newest keyframe among them, or all if still too many."""
+        later = [i for i, packet in enumerate(self._pending) if packet.keyframe and i > 0]
+        if later:
+            for _ in range(later[-1]):
+                self._pending_bytes -= len(self._pending.popleft().data)
+            self._dropped += later[-1]
+            if (
+                len(self._pending) <= self.max_pending
+                and self._pending_bytes <= self.max_pending_bytes
+            ):
+                return
+        self._drop_pending()
+        self._await_keyframe = True
 
     def _drop_pending(self) -> None:
         self._dropped += len(self._pending)
@@ -343,7 +361,7 @@ class CameraPreview:
 
     @property
     def dropped(self) -> int:
-        """Packets dropped so far because nobody needed them or the decoder fell behind."""
+        """Packets handed over while watched but never decoded (behind, or awaiting a keyframe)."""
         with self._cond:
             return self._dropped
 
@@ -379,12 +397,22 @@ class CameraPreview:
                     decoder = None
                     if params is not None:
                         decoder = self._open_decoder(params)
-                box = max(lease.width for lease in self._leases), max(
-                    lease.height for lease in self._leases
+                box = (
+                    max(lease.width for lease in self._leases),
+                    max(lease.height for lease in self._leases),
                 )
                 fps = max(lease.fps for lease in self._leases)
-            if decoder is not None:
+            if decoder is None:
+                continue
+            try:
                 decoder.decode(packet, box, fps, newer_waiting)
+            except Exception as exc:
+                # A preview bug must not kill the thread (the tile would freeze for good): give
+                # up on this session; the next stream or viewer tries again.
+                log.exception("camera %s preview failed", self.camera_id)
+                with self._cond:
+                    self._error = f"preview failed: {type(exc).__name__}"
+                decoder = None
 
     def _open_decoder(self, params: VideoParameters) -> _Decoder | None:
         try:
@@ -428,7 +456,7 @@ class _Decoder:
             return
         self._awaiting_keyframe = False
         source = av.Packet(packet.data)
-        source.pts = source.dts = round(packet.when * 1_000_000)
+        source.pts = round(packet.when * 1_000_000)
         source.time_base = _MICROSECONDS
         try:
             frames = self._context.decode(source)
@@ -450,9 +478,9 @@ class _Decoder:
             return False
         if newer_waiting and time.monotonic() - self._last_put < 2 * period:
             return False  # catching up: a newer picture is on its way
-        self._next_due = max(self._next_due + period, when + period / 2)
-        if self._next_due > when + period:
-            self._next_due = when + period
+        self._next_due += period
+        if self._next_due <= when:
+            self._next_due = when + period  # the first picture, or after a gap: no burst
         return True
 
     def _convert(self, frame: Any, when: float, box: tuple[int, int]) -> None:

@@ -12,6 +12,7 @@ from vms_desktop.domain.camera import CameraConfig, CameraStatus
 from vms_desktop.engine.camera_worker import CameraWorker, StatusListener
 from vms_desktop.engine.clip_builder import ClipBuilder, ClipResult, ClipSpec, ProgressCallback
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
+from vms_desktop.engine.preview import CameraPreview
 from vms_desktop.engine.segment_buffer import SegmentBuffer
 from vms_desktop.engine.sources import DEFAULT_TIMEOUTS, Timeouts
 
@@ -71,6 +72,7 @@ class Recorder:
             )
             for camera_id in self.cameras
         }
+        self.previews = {camera_id: CameraPreview(camera_id) for camera_id in self.cameras}
         self.workers = {
             camera_id: CameraWorker(
                 camera,
@@ -80,6 +82,7 @@ class Recorder:
                 reconnect_max=options.reconnect_max,
                 auth_retry=options.auth_retry,
                 clock=clock,
+                preview_tap=self.previews[camera_id],
             )
             for camera_id, camera in self.cameras.items()
         }
@@ -101,6 +104,8 @@ class Recorder:
             worker.request_stop()
         for worker in self.workers.values():
             worker.stop(timeout)
+        for preview in self.previews.values():
+            preview.close()
         if self._maintainer.is_alive():
             self._maintainer.join(timeout)
 
@@ -134,6 +139,13 @@ class Recorder:
         """The buffer of one camera."""
         try:
             return self.buffers[camera_id]
+        except KeyError:
+            raise UnknownCameraError(camera_id) from None
+
+    def preview(self, camera_id: str) -> CameraPreview:
+        """The live preview of one camera (it decodes only while acquired)."""
+        try:
+            return self.previews[camera_id]
         except KeyError:
             raise UnknownCameraError(camera_id) from None
 

@@ -113,7 +113,7 @@ class ThumbnailMaker:
                 f"clip {meta.event_id} could not be opened ({_brief(exc)})"
             ) from None
         try:
-            frame = self._nearest_keyframe(container, target)
+            frame, sar = self._nearest_keyframe(container, target)
         except av.FFmpegError as exc:
             raise ThumbnailError(
                 f"clip {meta.event_id} could not be decoded ({_brief(exc)})"
@@ -122,7 +122,7 @@ class ThumbnailMaker:
             container.close()
         if frame is None:
             raise ThumbnailError(f"clip {meta.event_id} holds no picture")
-        return self._scale(frame)
+        return self._scale(frame, sar)
 
     def forget(self, event_id: str) -> int:
         """Remove every cached thumbnail of an event (its clip was deleted); returns how many."""
@@ -144,9 +144,9 @@ class ThumbnailMaker:
     # ---- internals -----------------------------------------------------------------------
 
     @staticmethod
-    def _nearest_keyframe(container: Any, target: float) -> Any:
+    def _nearest_keyframe(container: Any, target: float) -> tuple[Any, Fraction | None]:
         if not container.streams.video:
-            return None
+            return None, None
         stream = container.streams.video[0]
         context = stream.codec_context
         context.skip_frame = "NONKEY"  # thumbnails need keyframes only: ~10x less decoding
@@ -168,10 +168,9 @@ class ThumbnailMaker:
                 best, best_distance = frame, distance
             if moment >= target:
                 break  # later keyframes are only further away
-        return best
+        return best, context.sample_aspect_ratio
 
-    def _scale(self, frame: Any) -> np.ndarray:
-        sar = frame.sample_aspect_ratio
+    def _scale(self, frame: Any, sar: Fraction | None) -> np.ndarray:
         if not sar or sar <= 0:
             sar = Fraction(1, 1)
         width, height = fit_size(frame.width, frame.height, Fraction(sar), *self.size)

@@ -1,0 +1,1 @@
+"""Tests of the Qt console, run offscreen with pytest-qt."""

@@ -1,0 +1,166 @@
+"""The console end to end: an event posted over HTTP shows up, records, plays at its moment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+from pytestqt.qtbot import QtBot
+
+from tests.support.ports import free_port
+from vms_desktop.domain.clip import ClipStatus
+from vms_desktop.engine import framestamp
+from vms_desktop.engine.thumbnails import ThumbnailMaker
+from vms_desktop.gui.bridge import EngineBridge
+from vms_desktop.gui.main_window import MainWindow
+from vms_desktop.runtime import Runtime, build_runtime
+from vms_desktop.settings import load_settings
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    environ = {
+        "CAMERA_CAM01_URL": "demo://?width=640&height=480",
+        "CAMERA_CAM02_URL": "demo://?width=640&height=360",
+        "LOCAL_STORAGE_PATH": str(tmp_path / "clips"),
+        "BUFFER_PATH": str(tmp_path / "buffer"),
+        "STATE_PATH": str(tmp_path / "state"),
+        "API_PORT": str(free_port()),
+        "PRE_EVENT_BUFFER_SECONDS": "2",
+        "POST_EVENT_BUFFER_SECONDS": "2",
+        "CLIP_DURATION_SECONDS": "4",
+    }
+    running = build_runtime(load_settings(env_files=[], environ=environ))
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def window(qtbot: QtBot, runtime: Runtime, tmp_path: Path) -> Iterator[MainWindow]:
+    bridge = EngineBridge(runtime.recorder, runtime.service, runtime.health)
+    settings = QSettings(str(tmp_path / "console.ini"), QSettings.Format.IniFormat)
+    assert runtime.api is not None
+    main = MainWindow(
+        bridge,
+        api_url=runtime.api.base_url,
+        settings_store=settings,
+        thumbnails=ThumbnailMaker(tmp_path / "thumbnails"),
+    )
+    qtbot.addWidget(main)
+    main.show()
+    yield main
+    main.close()
+    bridge.shutdown()
+
+
+def _stamp(rgb: np.ndarray) -> int | None:
+    luma = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.uint8)
+    return framestamp.read(luma)
+
+
+def test_an_http_event_appears_records_and_plays_at_its_moment(
+    qtbot: QtBot, window: MainWindow, runtime: Runtime
+) -> None:
+    assert runtime.api is not None
+    qtbot.waitUntil(lambda: (runtime.recorder.buffer("cam01").newest or 0) > 0, timeout=20_000)
+    qtbot.wait(3000)  # pre-event footage
+    moment = datetime.now(UTC)
+    body = {
+        "event": {
+            "id": "gui-e2e-1",
+            "camera_id": "cam01",
+            "event_type": "person",
+            "timestamp": moment.isoformat().replace("+00:00", "Z"),
+        }
+    }
+    response = httpx.post(runtime.api.base_url + "/clips/generate", json=body, timeout=30)
+    assert response.status_code == 202
+
+    model = window.events.model
+
+    def row_of_event() -> int:
+        for row in range(model.rowCount()):
+            job = model.job_at(row)
+            if job is not None and job.event.id == "gui-e2e-1":
+                return row
+        return -1
+
+    qtbot.waitUntil(lambda: row_of_event() >= 0, timeout=5000)
+    seen: set[ClipStatus] = set()
+
+    def ready() -> bool:
+        job = model.job_at(row_of_event())
+        if job is not None:
+            seen.add(job.status)
+        return job is not None and job.status is ClipStatus.READY
+
+    qtbot.waitUntil(ready, timeout=30_000)
+    assert ClipStatus.RECORDING in seen or ClipStatus.ENCODING in seen
+
+    row = row_of_event()
+    rect = window.events.view.visualRect(model.index(row, 0))
+    from PySide6.QtCore import Qt
+
+    qtbot.mouseClick(window.events.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    player = window.player
+    qtbot.waitUntil(lambda: player.frame_count > 0, timeout=10_000)
+    player.pause()
+    event_index = player.event_frame_index
+    assert event_index == 30  # 2 s before the event at 15 fps
+    player.seek_frame(event_index)
+    qtbot.waitUntil(lambda: player.current_frame_index == event_index, timeout=10_000)
+    pixels = player.surface.pixels
+    assert pixels is not None
+    shown = _stamp(pixels)
+    assert shown is not None
+    assert -(1000 / 15 + 40) <= shown - moment.timestamp() * 1000 <= 1
+    wall = player.current_wall_time
+    assert wall is not None and abs((wall - moment).total_seconds()) < 1 / 15 + 1e-3
+
+
+def test_operator_marks_an_event_with_the_hotkey(
+    qtbot: QtBot, window: MainWindow, runtime: Runtime
+) -> None:
+    qtbot.waitUntil(lambda: (runtime.recorder.buffer("cam02").newest or 0) > 0, timeout=20_000)
+    window.events.cameras.setCurrentText("cam02")
+    before = window.events.model.rowCount()
+    window.mark_action.trigger()
+    qtbot.waitUntil(lambda: window.events.model.rowCount() == before + 1, timeout=5000)
+    job = window.events.model.job_at(0)
+    assert job is not None and job.event.camera_id == "cam02"
+    assert job.event.event_type == "operator"
+    qtbot.waitUntil(
+        lambda: (
+            runtime.service.job(job.event.id) is not None
+            and runtime.service.job(job.event.id).status is ClipStatus.READY
+        ),  # type: ignore[union-attr]
+        timeout=30_000,
+    )
+
+
+def test_layout_is_remembered(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    window.live.set_layout(9)
+    window.docks["dashboard"].hide()
+    window.save_layout()
+    settings = QSettings(str(tmp_path / "console.ini"), QSettings.Format.IniFormat)
+    assert int(str(settings.value("tiles"))) == 9
+    again = MainWindow(window.bridge, settings_store=settings)
+    qtbot.addWidget(again)
+    assert again.live.tile_count == 9
+    assert not again.docks["dashboard"].isVisibleTo(again)
+    again.close()
+
+
+def test_status_bar_shows_api_storage_and_queue(window: MainWindow, runtime: Runtime) -> None:
+    assert runtime.api is not None
+    window._refresh_status_bar()
+    assert runtime.api.base_url in window.api_label.text()
+    assert "Storage local" in window.storage_label.text()
+    assert "Disk free" in window.disk_label.text()
+    assert window.queue_label.text() == "Upload queue 0"

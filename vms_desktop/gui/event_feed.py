@@ -1,0 +1,197 @@
+"""The live event feed: events from detectors and operators, with their clip's progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
+
+JobRole = Qt.ItemDataRole.UserRole + 1
+ProgressRole = Qt.ItemDataRole.UserRole + 2
+
+_COLUMNS = ("Time", "Camera", "Type", "Clip")
+MAX_ROWS = 500
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+@dataclass
+class _Row:
+    job: ClipJob
+
+
+class EventFeedModel(QAbstractTableModel):
+    """Events, newest first, each with its clip job's state; updated in place as jobs move."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[_Row] = []
+        self._by_id: dict[str, _Row] = {}
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(_COLUMNS)
+
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> object:
+        if (
+            role == Qt.ItemDataRole.DisplayRole
+            and orientation == Qt.Orientation.Horizontal
+            and 0 <= section < len(_COLUMNS)
+        ):
+            return _COLUMNS[section]
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        job = self._rows[index.row()].job
+        column = index.column()
+        if role == JobRole:
+            return job
+        if role == ProgressRole:
+            return job.progress
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return job.event.timestamp.astimezone().strftime("%H:%M:%S")
+            if column == 1:
+                return job.event.camera_id
+            if column == 2:
+                return job.event.event_type
+            if column == 3:
+                return _status_text(job)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            stamp = job.event.timestamp.isoformat(timespec="milliseconds")
+            detail = f"{job.event.id}\n{stamp}\n{_status_text(job)}"
+            return detail + (f"\n{job.error}" if job.error else "")
+        return None
+
+    def job_at(self, row: int) -> ClipJob | None:
+        """The job shown in a row."""
+        return self._rows[row].job if 0 <= row < len(self._rows) else None
+
+    def on_job(self, job: ClipJob) -> None:
+        """Add a new event at the top, or update the row of a known one."""
+        row = self._by_id.get(job.event.id)
+        if row is not None:
+            row.job = job
+            position = self._rows.index(row)
+            self.dataChanged.emit(self.index(position, 0), self.index(position, len(_COLUMNS) - 1))
+            return
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        row = _Row(job)
+        self._rows.insert(0, row)
+        self._by_id[job.event.id] = row
+        self.endInsertRows()
+        if len(self._rows) > MAX_ROWS:
+            last = len(self._rows) - 1
+            self.beginRemoveRows(QModelIndex(), last, last)
+            dropped = self._rows.pop()
+            self._by_id.pop(dropped.job.event.id, None)
+            self.endRemoveRows()
+
+    def on_clip(self, meta: ClipMeta) -> None:
+        """A stored clip (e.g. at start-up, from the catalogue) appears as a ready event."""
+        if meta.event_id not in self._by_id:
+            self.on_job(ClipJob(meta.event, ClipStatus.READY, 1.0, updated_at=meta.created_at))
+
+
+def _status_text(job: ClipJob) -> str:
+    if job.status is ClipStatus.FAILED:
+        return f"failed: {job.error}" if job.error else "failed"
+    if job.status in (ClipStatus.RECORDING, ClipStatus.ENCODING):
+        return f"{job.status.value} {round(job.progress * 100)} %"
+    return job.status.value
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """Paints a clip's state as a progress bar while it records and encodes."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
+        job = index.data(JobRole)
+        if not isinstance(job, ClipJob) or job.status.finished:
+            super().paint(painter, option, index)
+            return
+        bar = QStyleOptionProgressBar()
+        bar.rect = QRect(option.rect).adjusted(2, 3, -2, -3)
+        bar.minimum = 0
+        bar.maximum = 100
+        bar.progress = round(job.progress * 100)
+        bar.text = _status_text(job)
+        bar.textVisible = True
+        style = QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+
+class EventFeedPanel(QWidget):
+    """The feed, a camera picker and a button to mark an event by hand."""
+
+    play_requested = Signal(str)  # event id of a ready clip
+    mark_requested = Signal(str)  # camera id
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = EventFeedModel(self)
+        self.view = QTableView(self)
+        self.view.setModel(self.model)
+        self.view.setItemDelegateForColumn(3, ProgressDelegate(self.view))
+        self.view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.view.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+        self.view.verticalHeader().hide()
+        self.view.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.view.clicked.connect(self._on_clicked)
+        self.cameras = QComboBox(self)
+        self.mark_button = QPushButton("Mark event", self)
+        self.mark_button.setToolTip("Record a clip around this moment on the chosen camera (F9)")
+        self.mark_button.clicked.connect(self._on_mark_clicked)
+        bar = QHBoxLayout()
+        bar.addWidget(self.cameras, 1)
+        bar.addWidget(self.mark_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.view)
+
+    def set_cameras(self, camera_ids: list[str]) -> None:
+        """The cameras an operator can mark events on."""
+        self.cameras.clear()
+        self.cameras.addItems(camera_ids)
+
+    def _on_mark_clicked(self) -> None:
+        if self.cameras.currentText():
+            self.mark_requested.emit(self.cameras.currentText())
+
+    def _on_clicked(self, index: QModelIndex) -> None:
+        job = self.model.job_at(index.row())
+        if job is not None and job.status is ClipStatus.READY:
+            self.play_requested.emit(job.event.id)

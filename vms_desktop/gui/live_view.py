@@ -1,0 +1,476 @@
+"""The live grid: one tile per camera painting its newest preview picture, in 1/4/9/16 layouts."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import (
+    QColor,
+    QContextMenuEvent,
+    QFont,
+    QFontMetrics,
+    QHideEvent,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QResizeEvent,
+    QShowEvent,
+)
+from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
+
+from vms_desktop.domain.camera import CameraConfig, CameraState, CameraStatus
+from vms_desktop.engine.preview import (
+    DEFAULT_PREVIEW_FPS,
+    CameraPreview,
+    PreviewLease,
+    PreviewPicture,
+)
+from vms_desktop.engine.recorder import Recorder, UnknownCameraError
+
+LAYOUTS = (1, 4, 9, 16)
+
+_STATE_TEXT = {
+    CameraState.CONNECTING: "connecting",
+    CameraState.RECORDING: "recording",
+    CameraState.RECONNECTING: "reconnecting",
+    CameraState.OFFLINE: "offline",
+    CameraState.AUTH_FAILED: "auth failed",
+    CameraState.STOPPED: "stopped",
+}
+_BACKGROUND = QColor(18, 18, 20)
+_BAR = QColor(0, 0, 0, 150)
+_DIM = QColor(0, 0, 0, 150)
+_TEXT = QColor(235, 235, 235)
+_MUTED = QColor(150, 150, 155)
+_REC = QColor(220, 30, 30)
+_WARN = QColor(255, 190, 60)
+# A picture this old while the camera records means the preview (not the camera) is stuck.
+STALE_SECONDS = 3.0
+
+
+def _to_qimage(picture: PreviewPicture, pixel_ratio: float) -> QImage:
+    """Wraps the RGB array without copying; the caller keeps ``picture`` alive with the image."""
+    image = picture.image
+    height, width = image.shape[:2]
+    qimage = QImage(image.data, width, height, image.strides[0], QImage.Format.Format_RGB888)
+    qimage.setDevicePixelRatio(pixel_ratio)
+    return qimage
+
+
+class LiveTile(QWidget):
+    """Paints one camera's newest preview picture with its name, state, rates and a REC mark.
+
+    The picture is pulled from the camera's :class:`CameraPreview` on a timer, so a slow paint
+    skips pictures instead of queueing them. The tile watches the preview (at its own pixel
+    size) only while it is visible. A tile without a camera fills an empty cell of the grid.
+    """
+
+    double_clicked = Signal(str)
+    context_requested = Signal(str, QPoint)
+
+    POLL_MS = 40  # well under the picture period, so polling adds little delay
+
+    def __init__(
+        self,
+        camera: CameraConfig | None,
+        preview: CameraPreview | None,
+        *,
+        fps: float = DEFAULT_PREVIEW_FPS,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.camera = camera
+        self.preview = preview
+        self.fps = fps
+        self._status: CameraStatus | None = None
+        self._lease: PreviewLease | None = None
+        self._picture: PreviewPicture | None = None
+        self._image: QImage | None = None
+        self._repainted_at = 0.0
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.POLL_MS)
+        self._timer.timeout.connect(self._on_tick)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(96, 54)
+        if camera is not None:
+            self.setToolTip(f"{camera.label}\n{camera.display_url}")
+            self.setAccessibleName(f"Live view of {camera.label}")
+
+    # ---- what it shows -----------------------------------------------------------------------
+
+    @property
+    def camera_id(self) -> str:
+        """The camera's id, or an empty string for an empty cell."""
+        return self.camera.id if self.camera else ""
+
+    @property
+    def status(self) -> CameraStatus | None:
+        """The camera's last reported state."""
+        return self._status
+
+    @property
+    def has_picture(self) -> bool:
+        """True when a picture is painted."""
+        return self._image is not None
+
+    @property
+    def watching(self) -> bool:
+        """True while the tile holds a lease on its camera's preview."""
+        return self._lease is not None
+
+    def set_status(self, status: CameraStatus) -> None:
+        """Show a new state of the camera."""
+        if status != self._status:
+            self._status = status
+            self.update()
+
+    def overlay_lines(self) -> tuple[str, str]:
+        """The overlay's title (camera name) and its status line."""
+        if self.camera is None:
+            return "", ""
+        status = self._status
+        if status is None:
+            return self.camera.label, _STATE_TEXT[CameraState.CONNECTING]
+        parts = [_STATE_TEXT[status.state]]
+        if status.state is CameraState.RECORDING:
+            parts.append(f"{status.fps:.1f} fps")
+            if self.preview is not None and self._picture is not None:
+                parts.append(f"view {self.preview.fps:.1f} fps")
+                age = self._stale_age()
+                if age is not None:
+                    parts.append(f"picture {age:.0f} s old")
+        return self.camera.label, " · ".join(parts)
+
+    def _stale_age(self) -> float | None:
+        """How old the shown picture is, when that is too old for a live view."""
+        if self._picture is None:
+            return None
+        age = time.time() - self._picture.when
+        return age if age > STALE_SECONDS else None
+
+    def placeholder_text(self) -> str:
+        """The message painted over the tile instead of (or over) a picture; empty when live."""
+        if self.camera is None:
+            return "No camera"
+        status = self._status
+        if status is None or status.state is CameraState.CONNECTING:
+            return "connecting…"
+        if status.state is CameraState.RECORDING:
+            if self._image is not None:
+                return ""
+            error = self.preview.error if self.preview is not None else ""
+            return f"no preview: {error}" if error else "waiting for picture…"
+        state = _STATE_TEXT[status.state]
+        return f"{state}: {status.reason}" if status.reason else state
+
+    # ---- watching ----------------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self.preview is not None and self._lease is None:
+            self._lease = self.preview.acquire(*self._pixel_size(), self.fps)
+            self._timer.start()
+            self._on_tick()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.stop_watching()
+
+    def stop_watching(self) -> None:
+        """Release the preview (decoding stops when no one else watches)."""
+        self._timer.stop()
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._lease is not None:
+            self._lease.update(*self._pixel_size())
+
+    def _pixel_size(self) -> tuple[int, int]:
+        ratio = self.devicePixelRatioF()
+        return max(2, round(self.width() * ratio)), max(2, round(self.height() * ratio))
+
+    @Slot()
+    def _on_tick(self) -> None:
+        picture = self.preview.latest() if self.preview is not None else None
+        if picture is not self._picture:
+            self._picture = picture
+            ratio = self.devicePixelRatioF()
+            self._image = _to_qimage(picture, ratio) if picture is not None else None
+            self.update()
+        elif time.monotonic() - self._repainted_at > 1.0:
+            self.update()  # rates and the picture's age move on even when the picture does not
+
+    # ---- input -------------------------------------------------------------------------------
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self.camera is not None and event.button() is Qt.MouseButton.LeftButton:
+            self.double_clicked.emit(self.camera.id)
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        if self.camera is not None:
+            self.context_requested.emit(self.camera.id, event.globalPos())
+            event.accept()
+            return
+        super().contextMenuEvent(event)
+
+    # ---- painting ----------------------------------------------------------------------------
+
+    def sizeHint(self) -> QSize:
+        return QSize(320, 180)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        self._repainted_at = time.monotonic()
+        painter = QPainter(self)
+        try:
+            painter.fillRect(self.rect(), _BACKGROUND)
+            message = self.placeholder_text()
+            if self._image is not None:
+                target = self._picture_rect(self._image)
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+                painter.drawImage(target, self._image)
+                if message:
+                    painter.fillRect(target, _DIM)  # a frozen picture must not pass for live
+            self._paint_overlay(painter)
+            if message:
+                self._paint_message(painter, message)
+        finally:
+            painter.end()
+
+    def _picture_rect(self, image: QImage) -> QRectF:
+        size = image.deviceIndependentSize().scaled(
+            self.rect().size().toSizeF(), Qt.AspectRatioMode.KeepAspectRatio
+        )
+        x = (self.width() - size.width()) / 2
+        y = (self.height() - size.height()) / 2
+        return QRectF(x, y, size.width(), size.height())
+
+    def _paint_overlay(self, painter: QPainter) -> None:
+        title, line = self.overlay_lines()
+        if not title:
+            return
+        font = QFont(self.font())
+        metrics = QFontMetrics(font)
+        bar = metrics.height() + 6
+        width, height = self.width(), self.height()
+        painter.fillRect(QRect(0, 0, width, bar), _BAR)
+        painter.fillRect(QRect(0, height - bar, width, bar), _BAR)
+        recording = self._status is not None and self._status.state is CameraState.RECORDING
+        rec_width = metrics.horizontalAdvance("REC") + bar if recording else 0
+        bold = QFont(font)
+        bold.setBold(True)
+        painter.setFont(bold)
+        painter.setPen(_TEXT)
+        name = QFontMetrics(bold).elidedText(
+            title, Qt.TextElideMode.ElideRight, width - 12 - rec_width
+        )
+        painter.drawText(
+            QRect(6, 0, width - 12 - rec_width, bar), Qt.AlignmentFlag.AlignVCenter, name
+        )
+        if recording:
+            dot = bar // 2
+            left = width - rec_width - 2
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setBrush(_REC)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.drawEllipse(QRect(left, (bar - dot) // 2, dot, dot))
+            painter.setPen(_REC)
+            painter.drawText(
+                QRect(left + dot + 4, 0, rec_width - dot - 4, bar),
+                Qt.AlignmentFlag.AlignVCenter,
+                "REC",
+            )
+        painter.setFont(font)
+        warn = not recording or self._stale_age() is not None
+        painter.setPen(_WARN if warn else _MUTED)
+        text = metrics.elidedText(line, Qt.TextElideMode.ElideRight, width - 12)
+        painter.drawText(
+            QRect(6, height - bar, width - 12, bar), Qt.AlignmentFlag.AlignVCenter, text
+        )
+
+    def _paint_message(self, painter: QPainter, message: str) -> None:
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * (1.25 if self.height() > 200 else 1.0))
+        painter.setFont(font)
+        painter.setPen(_TEXT if self.camera is not None else _MUTED)
+        area = self.rect().adjusted(12, 0, -12, 0)
+        painter.drawText(
+            area, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), message
+        )
+
+
+class LiveGrid(QWidget):
+    """The cameras' live tiles in a 1, 4, 9 or 16 cell layout; double-click focuses one camera.
+
+    Cameras fill the cells in their assigned order (:meth:`assign`, by default sorted by id);
+    cells beyond the last camera stay empty. Double-clicking a camera shows it alone, and
+    double-clicking it again returns to the previous layout. Camera states arrive through
+    :meth:`on_camera_status` (wired by the main window to the engine bridge).
+    """
+
+    camera_activated = Signal(str)
+    camera_context_requested = Signal(str, QPoint)
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        parent: QWidget | None = None,
+        *,
+        fps: float = DEFAULT_PREVIEW_FPS,
+    ) -> None:
+        super().__init__(parent)
+        self._tiles: dict[str, LiveTile] = {}
+        for camera_id in sorted(recorder.cameras):
+            tile = LiveTile(
+                recorder.cameras[camera_id], recorder.preview(camera_id), fps=fps, parent=self
+            )
+            tile.hide()
+            tile.double_clicked.connect(self._on_tile_double_clicked)
+            tile.context_requested.connect(self.camera_context_requested)
+            self._tiles[camera_id] = tile
+        self._fillers: list[LiveTile] = []
+        self._order = list(self._tiles)
+        self._cells = next((n for n in LAYOUTS if n >= len(self._order)), LAYOUTS[-1])
+        self._focused: str | None = None
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(2)
+        self.setAutoFillBackground(True)
+        palette = self.palette()
+        palette.setColor(QPalette.ColorRole.Window, QColor(0, 0, 0))
+        self.setPalette(palette)
+        self._recorder = recorder
+        # State changes arrive through on_camera_status; the measured camera rates change
+        # without an event, so they are read here (a cheap, thread-safe snapshot).
+        self._rates_timer = QTimer(self)
+        self._rates_timer.setInterval(1000)
+        self._rates_timer.timeout.connect(self._on_rates_timer)
+        self._rates_timer.start()
+        self._on_rates_timer()
+        self._arrange()
+
+    # ---- public ------------------------------------------------------------------------------
+
+    @property
+    def tile_count(self) -> int:
+        """How many cells the chosen layout has (a focused camera does not change it)."""
+        return self._cells
+
+    @property
+    def focused(self) -> str | None:
+        """The camera shown alone, if any."""
+        return self._focused
+
+    def set_layout(self, cells: int) -> None:
+        """Show ``cells`` tiles (1, 4, 9 or 16); ends a focus."""
+        if cells not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, not {cells}")
+        self._cells = cells
+        self._focused = None
+        self._arrange()
+
+    def assign(self, camera_ids: Sequence[str]) -> None:
+        """Put these cameras in the cells, in order (cameras not listed are not shown)."""
+        for camera_id in camera_ids:
+            if camera_id not in self._tiles:
+                raise UnknownCameraError(camera_id)
+        self._order = list(dict.fromkeys(camera_ids))
+        if self._focused is not None and self._focused not in self._order:
+            self._focused = None
+        self._arrange()
+
+    def focus(self, camera_id: str) -> None:
+        """Show one camera alone."""
+        if camera_id not in self._tiles:
+            raise UnknownCameraError(camera_id)
+        self._focused = camera_id
+        self._arrange()
+
+    def unfocus(self) -> None:
+        """Return from a focused camera to the layout."""
+        self._focused = None
+        self._arrange()
+
+    def tile(self, camera_id: str) -> LiveTile:
+        """The tile of one camera."""
+        try:
+            return self._tiles[camera_id]
+        except KeyError:
+            raise UnknownCameraError(camera_id) from None
+
+    def visible_tiles(self) -> list[LiveTile]:
+        """The tiles in the cells now, in cell order (empty cells included)."""
+        tiles = []
+        for index in range(self._grid.count()):
+            item = self._grid.itemAt(index)
+            widget = item.widget() if item is not None else None
+            if isinstance(widget, LiveTile):
+                tiles.append(widget)
+        return tiles
+
+    def visible_cameras(self) -> list[str]:
+        """The ids of the cameras shown now, in cell order."""
+        return [tile.camera_id for tile in self.visible_tiles() if tile.camera is not None]
+
+    @Slot(object)
+    def on_camera_status(self, status: CameraStatus) -> None:
+        """Show a camera's new state on its tile."""
+        tile = self._tiles.get(status.camera_id)
+        if tile is not None:
+            tile.set_status(status)
+
+    def stop_watching(self) -> None:
+        """Release every preview (e.g. before the engine stops)."""
+        for tile in self._tiles.values():
+            tile.stop_watching()
+
+    @Slot()
+    def _on_rates_timer(self) -> None:
+        for status in self._recorder.status():
+            self.on_camera_status(status)
+
+    # ---- layout ------------------------------------------------------------------------------
+
+    @Slot(str)
+    def _on_tile_double_clicked(self, camera_id: str) -> None:
+        if self._focused == camera_id:
+            self.unfocus()
+        else:
+            self.focus(camera_id)
+        self.camera_activated.emit(camera_id)
+
+    def _arrange(self) -> None:
+        if self._focused is not None:
+            cells: list[str | None] = [self._focused]
+        else:
+            cells = [*self._order[: self._cells]]
+            cells += [None] * (self._cells - len(cells))
+        side = math.isqrt(len(cells))
+        while len(self._fillers) < cells.count(None):
+            self._fillers.append(LiveTile(None, None, parent=self))
+        fillers = iter(self._fillers)
+        placed = [self._tiles[c] if c is not None else next(fillers) for c in cells]
+        for tile in self.visible_tiles():
+            self._grid.removeWidget(tile)
+            if tile not in placed:
+                # Hiding releases the preview; tiles staying on screen keep theirs (no flicker).
+                tile.hide()
+        for index, tile in enumerate(placed):
+            self._grid.addWidget(tile, index // side, index % side)
+        for line in range(math.isqrt(LAYOUTS[-1])):
+            stretch = 1 if line < side else 0
+            self._grid.setRowStretch(line, stretch)
+            self._grid.setColumnStretch(line, stretch)
+        for tile in placed:
+            tile.show()

@@ -1,0 +1,324 @@
+"""The console's main window: live grid in the centre, dockable panels, status bar."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSystemTrayIcon,
+    QWidget,
+)
+
+from vms_desktop.__version__ import __version__
+from vms_desktop.domain.camera import CameraState, CameraStatus
+from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
+from vms_desktop.engine.thumbnails import ThumbnailMaker
+from vms_desktop.gui.bridge import EngineBridge
+from vms_desktop.gui.event_feed import EventFeedPanel
+from vms_desktop.gui.library import ClipLibraryPanel
+from vms_desktop.gui.live_view import LiveGrid
+from vms_desktop.gui.player import ClipPlayer
+from vms_desktop.gui.resources import resource_path
+from vms_desktop.gui.timeline import DashboardPanel, TimelinePlot
+from vms_desktop.storage.local_store import LocalClipStore
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    """Everything an operator needs on one screen; the layout is remembered between runs."""
+
+    def __init__(
+        self,
+        bridge: EngineBridge,
+        *,
+        api_url: str = "",
+        api_token: str = "",
+        settings_store: QSettings | None = None,
+        open_settings: object = None,
+        thumbnails: ThumbnailMaker | None = None,
+    ) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.api_url = api_url
+        self.api_token = api_token
+        self.qsettings = settings_store or QSettings("vms_desktop", "console")
+        self._open_settings = open_settings
+        self.setObjectName("MainWindow")
+        self.setWindowTitle("vms_desktop")
+        self.setWindowIcon(QIcon(str(resource_path("vms_desktop.svg"))))
+        service = bridge.service
+        recorder = bridge.recorder
+
+        self.live = LiveGrid(recorder, self)
+        self.setCentralWidget(self.live)
+        self.events = EventFeedPanel(self)
+        self.events.set_cameras(sorted(recorder.cameras))
+        self.library = ClipLibraryPanel(
+            service, thumbnails, cameras=sorted(recorder.cameras), parent=self
+        )
+        self.player = ClipPlayer(self)
+        self.timeline = TimelinePlot(recorder, service, self)
+        self.dashboard = DashboardPanel(recorder, service, self)
+        self.docks = {
+            "events": self._dock("Events", self.events, Qt.DockWidgetArea.RightDockWidgetArea),
+            "player": self._dock("Player", self.player, Qt.DockWidgetArea.RightDockWidgetArea),
+            "library": self._dock(
+                "Clip library", self.library, Qt.DockWidgetArea.BottomDockWidgetArea
+            ),
+            "timeline": self._dock(
+                "Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea
+            ),
+            "dashboard": self._dock(
+                "Dashboard", self.dashboard, Qt.DockWidgetArea.BottomDockWidgetArea
+            ),
+        }
+        self.tabifyDockWidget(self.docks["library"], self.docks["timeline"])
+        self.tabifyDockWidget(self.docks["timeline"], self.docks["dashboard"])
+        self.docks["library"].raise_()
+
+        self._build_menus()
+        self._build_status_bar()
+        self.tray = QSystemTrayIcon(self.windowIcon(), self)
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray.show()
+
+        bridge.camera_status.connect(self._on_camera_status)
+        bridge.job_changed.connect(self._on_job)
+        bridge.clip_stored.connect(self._on_clip_stored)
+        bridge.notice.connect(self.show_notice)
+        self.events.play_requested.connect(self.play_event)
+        self.events.mark_requested.connect(self._on_mark_requested)
+        self.timeline.event_clicked.connect(self.play_event)
+        self.library.play_requested.connect(self._on_library_play)
+        self.live.camera_activated.connect(self._on_camera_activated)
+        self.live.camera_context_requested.connect(self._on_camera_context)
+
+        for clip in reversed(bridge.recent_clips(100)):
+            self.events.model.on_clip(clip)
+        for job in bridge.current_jobs():
+            self.events.model.on_job(job)
+        for status in bridge.camera_statuses():
+            self.live.on_camera_status(status)
+
+        self._status_timer = QTimer(self)
+        self._status_timer.timeout.connect(self._refresh_status_bar)
+        self._status_timer.start(2000)
+        self._refresh_status_bar()
+        self._restore_layout()
+
+    # ---- construction --------------------------------------------------------------------
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        settings = QAction("&Settings...", self)
+        settings.triggered.connect(self._on_settings)
+        file_menu.addAction(settings)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        view = self.menuBar().addMenu("&View")
+        for tiles in (1, 4, 9, 16):
+            action = QAction(f"{tiles} camera{'s' if tiles > 1 else ''}", self)
+            action.setShortcut(QKeySequence(f"Ctrl+{ {1: 1, 4: 2, 9: 3, 16: 4}[tiles] }"))
+            action.triggered.connect(lambda _=False, n=tiles: self.live.set_layout(n))
+            view.addAction(action)
+        view.addSeparator()
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+
+        events = self.menuBar().addMenu("&Events")
+        mark = QAction("&Mark event on selected camera", self)
+        mark.setShortcut(QKeySequence(Qt.Key.Key_F9))
+        mark.triggered.connect(self.events._on_mark_clicked)
+        events.addAction(mark)
+        self.mark_action = mark
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About vms_desktop", self)
+        about.triggered.connect(self._on_about)
+        help_menu.addAction(about)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.api_label = QLabel(self)
+        self.api_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.api_label.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.api_label.customContextMenuRequested.connect(self._on_api_menu)
+        self.storage_label = QLabel(self)
+        self.disk_label = QLabel(self)
+        self.queue_label = QLabel(self)
+        for label in (self.api_label, self.storage_label, self.disk_label, self.queue_label):
+            bar.addPermanentWidget(label)
+
+    # ---- status ----------------------------------------------------------------------------
+
+    def _refresh_status_bar(self) -> None:
+        api = f"API {self.api_url}" if self.api_url else "API off"
+        self.api_label.setText(api + ("  (token set)" if self.api_token else ""))
+        self.api_label.setToolTip("Right-click to copy the API address or token")
+        storage = self.bridge.health.storage
+        state = "ok" if storage.reachable else f"unreachable: {storage.detail}"
+        self.storage_label.setText(f"Storage {storage.backend}: {state}")
+        store = self.bridge.service.store
+        if isinstance(store, LocalClipStore):
+            try:
+                free = shutil.disk_usage(store.root).free
+                self.disk_label.setText(f"Disk free {free / 1e9:.1f} GB")
+            except OSError:
+                self.disk_label.setText("Disk free: unknown")
+        else:
+            self.disk_label.setText("")
+        self.queue_label.setText(f"Upload queue {self.bridge.service.upload_queue()}")
+
+    def _on_api_menu(self, position: object) -> None:
+        menu = QMenu(self)
+        copy_url = menu.addAction("Copy API address")
+        copy_url.triggered.connect(lambda: QGuiApplication.clipboard().setText(self.api_url))
+        copy_token = menu.addAction("Copy API token")
+        copy_token.setEnabled(bool(self.api_token))
+        copy_token.triggered.connect(lambda: QGuiApplication.clipboard().setText(self.api_token))
+        menu.popup(self.api_label.mapToGlobal(self.api_label.rect().bottomLeft()))
+
+    def show_notice(self, text: str) -> None:
+        """A readable message for the operator in the status bar."""
+        self.statusBar().showMessage(text, 10_000)
+
+    # ---- slots -----------------------------------------------------------------------------
+
+    def _on_camera_status(self, status: CameraStatus) -> None:
+        self.live.on_camera_status(status)
+        if status.state in (CameraState.OFFLINE, CameraState.AUTH_FAILED):
+            self.show_notice(f"Camera {status.camera_id}: {status.state.value} ({status.reason})")
+
+    def _on_job(self, job: ClipJob) -> None:
+        known = self.events.model.rowCount()
+        self.events.model.on_job(job)
+        self.timeline.on_job(job)
+        if self.events.model.rowCount() > known and self.tray.isVisible():
+            self.tray.showMessage(
+                "New event",
+                f"{job.event.event_type} on {job.event.camera_id}",
+                QSystemTrayIcon.MessageIcon.Information,
+                4000,
+            )
+        if job.status is ClipStatus.FAILED:
+            self.show_notice(f"Clip for {job.event.id} failed: {job.error}")
+
+    def _on_clip_stored(self, meta: ClipMeta) -> None:
+        self.library.on_clip_stored(meta.event_id)
+
+    def _on_mark_requested(self, camera_id: str) -> None:
+        event_id = self.bridge.mark_event(camera_id)
+        self.show_notice(f"Event {event_id} marked on {camera_id}")
+
+    def _on_camera_activated(self, camera_id: str) -> None:
+        index = self.events.cameras.findText(camera_id)
+        if index >= 0:
+            self.events.cameras.setCurrentIndex(index)
+
+    def _on_camera_context(self, camera_id: str, position: object) -> None:
+        menu = QMenu(self)
+        mark = menu.addAction(f"Mark event on {camera_id}")
+        mark.triggered.connect(lambda: self._on_mark_requested(camera_id))
+        menu.popup(position)  # type: ignore[arg-type]
+
+    def _on_library_play(self, meta: ClipMeta, source: str) -> None:
+        self.docks["player"].raise_()
+        self.player.open_clip(source, meta)
+        self.player.play()
+
+    def play_event(self, event_id: str) -> None:
+        """Open an event's clip in the player, if it is ready."""
+        meta = self.bridge.service.get(event_id)
+        if meta is None:
+            self.show_notice(f"The clip for {event_id} is not ready")
+            return
+        self._on_library_play(meta, self.clip_source(meta))
+
+    def clip_source(self, meta: ClipMeta) -> str:
+        """Where the player reads a clip: the local file, or a short-lived URL."""
+        store = self.bridge.service.store
+        if isinstance(store, LocalClipStore):
+            path = store.path_of(meta.event_id)
+            if path is not None:
+                return str(path)
+        return self.bridge.service.url(meta.event_id, timedelta(hours=1)).url
+
+    def _on_settings(self) -> None:
+        if callable(self._open_settings):
+            self._open_settings(self)
+
+    def _on_about(self) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("About vms_desktop")
+        box.setText(
+            f"<b>vms_desktop {__version__}</b><br>Open-source video management console.<br>"
+            "GPL-3.0-or-later. Bundles FFmpeg, x264 and Qt (see THIRD_PARTY_NOTICES)."
+        )
+        box.open()
+
+    # ---- layout persistence ----------------------------------------------------------------
+
+    def _restore_layout(self) -> None:
+        geometry = self.qsettings.value("geometry")
+        state = self.qsettings.value("state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1600, 960)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        else:
+            # Sizes apply once the window is laid out, hence after the first event loop turn.
+            QTimer.singleShot(0, self._default_dock_sizes)
+        tiles = self.qsettings.value("tiles")
+        if tiles is not None:
+            self.live.set_layout(int(str(tiles)))
+
+    def _default_dock_sizes(self) -> None:
+        height = self.height()
+        self.resizeDocks([self.docks["library"]], [height * 3 // 10], Qt.Orientation.Vertical)
+        self.resizeDocks(
+            [self.docks["events"], self.docks["player"]], [2, 3], Qt.Orientation.Vertical
+        )
+        self.resizeDocks([self.docks["events"]], [self.width() * 3 // 8], Qt.Orientation.Horizontal)
+
+    def save_layout(self) -> None:
+        """Remember window geometry, docks and the grid layout."""
+        self.qsettings.setValue("geometry", self.saveGeometry())
+        self.qsettings.setValue("state", self.saveState())
+        self.qsettings.setValue("tiles", self.live.tile_count)
+        self.qsettings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        self.tray.hide()
+        super().closeEvent(event)
+
+
+def default_env_path() -> Path:
+    """Where the settings dialog saves: ``./.env`` if it exists, else the per-user one."""
+    from vms_desktop.settings import user_env_file
+
+    local = Path.cwd() / ".env"
+    return local if local.exists() else user_env_file()

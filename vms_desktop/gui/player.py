@@ -1,0 +1,776 @@
+"""Clip player: frame-exact playback, stepping and snapshots of a clip, with its UTC wall clock."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import numpy.typing as npt
+import platformdirs
+from PySide6.QtCore import QObject, QPoint, QRect, QSignalBlocker, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QCloseEvent,
+    QColor,
+    QGuiApplication,
+    QImage,
+    QImageWriter,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPolygon,
+)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QStyle,
+    QStyleOptionSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vms_desktop.domain.clip import ClipMeta, iso
+from vms_desktop.engine.playback import ClipReader, DecodedFrame, PlaybackError
+
+log = logging.getLogger(__name__)
+
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
+EVENT_COLOR = QColor(224, 72, 72)  # the timeline's event colour
+# Platforms with nobody in front of the screen: a file dialog there would wait forever.
+_HEADLESS_PLATFORMS = {"offscreen", "minimal", "vnc"}
+
+
+@dataclass(frozen=True)
+class _ClipInfo:
+    fps: float
+    frame_count: int
+    size: tuple[int, int]
+    display_aspect: float
+
+
+class _DecoderSignals(QObject):
+    opened = Signal(int, object)  # session, _ClipInfo
+    decoded = Signal(int, object)  # session, DecodedFrame
+    failed = Signal(int, str)  # session, message
+
+
+class _Decoder(threading.Thread):
+    """Opens one clip and decodes whichever frame was asked for last; older requests are dropped.
+
+    Only the newest request matters (playback asks for the frame due now, scrubbing for the one
+    under the mouse), so a slow decoder skips pictures instead of falling behind.
+    """
+
+    def __init__(self, source: str, session: int) -> None:
+        super().__init__(name="clip-decoder", daemon=True)
+        self.source = source
+        self.session = session
+        # Unparented, so emitting stays safe even after the player that listens is deleted.
+        self.signals = _DecoderSignals()
+        self._wake = threading.Condition()
+        self._wanted: int | None = None
+        self._stopping = False
+
+    def request(self, index: int) -> None:
+        with self._wake:
+            self._wanted = index
+            self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+
+    def run(self) -> None:
+        try:
+            reader = ClipReader(self.source)
+        except PlaybackError as exc:
+            self.signals.failed.emit(self.session, str(exc))
+            return
+        except Exception:  # the operator gets a message, the log gets the traceback
+            log.exception("opening a clip failed")
+            self.signals.failed.emit(self.session, "the clip cannot be played")
+            return
+        try:
+            info = _ClipInfo(reader.fps, reader.frame_count, reader.size, reader.display_aspect)
+            self.signals.opened.emit(self.session, info)
+            while True:
+                with self._wake:
+                    while self._wanted is None and not self._stopping:
+                        self._wake.wait()
+                    if self._stopping or self._wanted is None:
+                        return
+                    index = self._wanted
+                    self._wanted = None
+                try:
+                    frame = reader.frame_at(index)
+                except (PlaybackError, IndexError) as exc:
+                    self.signals.failed.emit(self.session, str(exc))
+                    continue
+                except Exception:
+                    log.exception("decoding frame %d failed", index)
+                    self.signals.failed.emit(self.session, f"frame {index} cannot be decoded")
+                    continue
+                self.signals.decoded.emit(self.session, frame)
+        finally:
+            reader.close()
+
+
+class VideoSurface(QWidget):
+    """Paints the current picture as large as fits, aspect kept, black bars around it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self._pixels: npt.NDArray[np.uint8] | None = None
+        self._aspect = 4 / 3
+        self._message = ""
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(160, 90)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+    def sizeHint(self) -> QSize:
+        return QSize(640, 480)
+
+    @property
+    def image(self) -> QImage | None:
+        """The picture shown, at the clip's size."""
+        return self._image
+
+    @property
+    def pixels(self) -> npt.NDArray[np.uint8] | None:
+        """The RGB array behind :attr:`image`."""
+        return self._pixels
+
+    @property
+    def message(self) -> str:
+        """Text shown instead of (or over) the picture; empty when there is none."""
+        return self._message
+
+    def show_pixels(self, rgb: npt.NDArray[np.uint8], aspect: float) -> None:
+        """Show an RGB array (height, width, 3); the surface keeps it, the image borrows it."""
+        height, width, _ = rgb.shape
+        self._pixels = rgb
+        self._image = QImage(rgb.data, width, height, rgb.strides[0], QImage.Format.Format_RGB888)
+        self._aspect = aspect
+        self._message = ""
+        self.update()
+
+    def show_message(self, text: str, *, keep_picture: bool = False) -> None:
+        """Show ``text``; the picture stays underneath only if asked."""
+        if not keep_picture:
+            self._image = self._pixels = None
+        self._message = text
+        self.update()
+
+    def picture_rect(self) -> QRect:
+        """Where the picture is painted: centred, as large as fits with its aspect kept."""
+        area = self.rect()
+        if area.width() <= 0 or area.height() <= 0:
+            return QRect()
+        if area.width() / area.height() > self._aspect:
+            width, height = round(area.height() * self._aspect), area.height()
+        else:
+            width, height = area.width(), round(area.width() / self._aspect)
+        return QRect(
+            area.x() + (area.width() - width) // 2,
+            area.y() + (area.height() - height) // 2,
+            width,
+            height,
+        )
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), Qt.GlobalColor.black)
+        if self._image is not None:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawImage(self.picture_rect(), self._image)
+        if self._message:
+            box = self.rect().adjusted(16, 16, -16, -16)
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+            bounds = painter.boundingRect(box, flags, self._message).adjusted(-10, -6, 10, 6)
+            painter.fillRect(bounds, QColor(0, 0, 0, 190))
+            painter.setPen(QColor(235, 235, 235))
+            painter.drawText(box, flags, self._message)
+        painter.end()
+
+
+class EventSeekBar(QSlider):
+    """A horizontal frame slider with the event's frame marked; clicking the groove jumps there."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self._marker: int | None = None
+        self.setMinimumHeight(26)
+        self.setPageStep(15)
+
+    @property
+    def marker(self) -> int | None:
+        """The frame marked as the event's moment, or None."""
+        return self._marker
+
+    def set_marker(self, value: int | None) -> None:
+        self._marker = value
+        self.update()
+
+    def _geometry(self) -> tuple[QRect, QRect]:
+        option = QStyleOptionSlider()
+        self.initStyleOption(option)
+        style = self.style()
+        groove = style.subControlRect(
+            QStyle.ComplexControl.CC_Slider, option, QStyle.SubControl.SC_SliderGroove, self
+        )
+        handle = style.subControlRect(
+            QStyle.ComplexControl.CC_Slider, option, QStyle.SubControl.SC_SliderHandle, self
+        )
+        return groove, handle
+
+    def value_x(self, value: int) -> int:
+        """The x coordinate of the handle's centre when the slider shows ``value``."""
+        groove, handle = self._geometry()
+        span = max(0, groove.width() - handle.width())
+        offset = QStyle.sliderPositionFromValue(self.minimum(), self.maximum(), value, span)
+        return groove.x() + handle.width() // 2 + offset
+
+    def marker_x(self) -> int | None:
+        """The x coordinate the event marker is drawn at, or None without a marker."""
+        return None if self._marker is None else self.value_x(self._marker)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        groove, handle = self._geometry()
+        point = event.position().toPoint()
+        if event.button() == Qt.MouseButton.LeftButton and not handle.contains(point):
+            # Jump to the click instead of paging towards it: operators aim at a moment.
+            span = max(1, groove.width() - handle.width())
+            x = point.x() - groove.x() - handle.width() // 2
+            self.setValue(QStyle.sliderValueFromPosition(self.minimum(), self.maximum(), x, span))
+        super().mousePressEvent(event)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        x = self.marker_x()
+        if x is None:
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(EVENT_COLOR, 2))
+        painter.drawLine(x, 5, x, self.height() - 1)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(EVENT_COLOR)
+        painter.drawPolygon(QPolygon([QPoint(x - 5, 0), QPoint(x + 5, 0), QPoint(x, 6)]))
+        painter.end()
+
+
+def _stop_decoders(decoders: list[_Decoder], *_: object) -> None:
+    for decoder in decoders:
+        decoder.stop()
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(max(0.0, seconds), 60)
+    return f"{int(minutes):02d}:{rest:06.3f}"
+
+
+def _interactive() -> bool:
+    return QGuiApplication.platformName() not in _HEADLESS_PLATFORMS
+
+
+class ClipPlayer(QWidget):
+    """Plays a stored clip frame-exactly, showing each frame's UTC time and offset from the event.
+
+    Decoding runs on a worker thread that hands RGB arrays back through a signal; the GUI wraps
+    them in ``QImage``s. Playback follows the wall clock (a timer at fps x speed asks for the
+    frame due now), so a slow decoder drops frames instead of drifting. Keys: space plays or
+    pauses, left/right step one frame, Home/End jump to the first/last frame.
+    """
+
+    frame_shown = Signal(int)  # frame index
+    error = Signal(str)  # a message for the operator
+    snapshot_saved = Signal(str)  # path
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.snapshot_dir = Path(platformdirs.user_pictures_dir())
+        self._session = 0
+        self._decoder: _Decoder | None = None
+        # A player deleted without being closed must not leave its decoder waiting forever; the
+        # hook holds this list, not the player, which is gone by the time it runs.
+        live: list[_Decoder] = []
+        self._live_decoders = live
+        self.destroyed.connect(functools.partial(_stop_decoders, live))
+        self._source = ""
+        self._meta: ClipMeta | None = None
+        self._info: _ClipInfo | None = None
+        self._frame: DecodedFrame | None = None
+        self._target = 0
+        self._playing = False
+        self._speed = 1.0
+        self._anchor_index = 0
+        self._anchor_time = 0.0
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._on_tick)
+        self._build()
+        self._set_controls_enabled(False)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def _build(self) -> None:
+        self.surface = VideoSurface()
+        self.seek_bar = EventSeekBar()
+        self.seek_bar.valueChanged.connect(self._on_seek_bar_changed)
+        style = self.style()
+
+        def button(icon: QStyle.StandardPixmap, tip: str) -> QToolButton:
+            widget = QToolButton()
+            widget.setIcon(style.standardIcon(icon))
+            widget.setToolTip(tip)
+            widget.setAccessibleName(tip.split(" (")[0])
+            widget.setAutoRaise(True)
+            return widget
+
+        self.first_button = button(QStyle.StandardPixmap.SP_MediaSkipBackward, "First frame (Home)")
+        self.back_button = button(QStyle.StandardPixmap.SP_MediaSeekBackward, "Previous frame (←)")
+        self.play_button = button(QStyle.StandardPixmap.SP_MediaPlay, "Play (space)")
+        self.forward_button = button(QStyle.StandardPixmap.SP_MediaSeekForward, "Next frame (→)")
+        self.last_button = button(QStyle.StandardPixmap.SP_MediaSkipForward, "Last frame (End)")
+        self.first_button.clicked.connect(self._on_first_clicked)
+        self.back_button.clicked.connect(self._on_back_clicked)
+        self.play_button.clicked.connect(self._on_play_clicked)
+        self.forward_button.clicked.connect(self._on_forward_clicked)
+        self.last_button.clicked.connect(self._on_last_clicked)
+
+        self.speed_box = QComboBox()
+        for speed in SPEEDS:
+            self.speed_box.addItem(f"{speed:g}x", speed)
+        self.speed_box.setCurrentIndex(SPEEDS.index(1.0))
+        self.speed_box.setToolTip("Playback speed")
+        self.speed_box.currentIndexChanged.connect(self._on_speed_chosen)
+
+        self.snapshot_button = QPushButton("Snapshot")
+        self.snapshot_button.setToolTip("Save the shown frame as a PNG image")
+        self.snapshot_button.clicked.connect(self._on_snapshot_clicked)
+
+        self.time_label = QLabel("--:--.--- / --:--.---")
+        self.wall_label = QLabel("")
+        self.wall_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.wall_label.font()
+        font.setStyleHint(font.StyleHint.Monospace)
+        font.setFamily("monospace")
+        self.wall_label.setFont(font)
+        self.time_label.setFont(font)
+        self.status_label = QLabel("No clip")
+        self.status_label.setWordWrap(True)
+
+        # Keys belong to the player as a whole: a focused button would eat the space bar.
+        for widget in (
+            self.seek_bar,
+            self.first_button,
+            self.back_button,
+            self.play_button,
+            self.forward_button,
+            self.last_button,
+            self.speed_box,
+            self.snapshot_button,
+        ):
+            widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+        controls = QHBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        for widget in (
+            self.first_button,
+            self.back_button,
+            self.play_button,
+            self.forward_button,
+            self.last_button,
+        ):
+            controls.addWidget(widget)
+        controls.addSpacing(8)
+        controls.addWidget(self.speed_box)
+        controls.addWidget(self.snapshot_button)
+        controls.addStretch(1)
+        controls.addWidget(self.time_label)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
+        layout.addWidget(self.surface, 1)
+        layout.addWidget(self.seek_bar)
+        layout.addLayout(controls)
+        layout.addWidget(self.wall_label)
+        layout.addWidget(self.status_label)
+
+    # -- public API ----------------------------------------------------------------------
+
+    def open_clip(self, source: str, meta: ClipMeta | None = None) -> None:
+        """Start opening a clip (a file path or an http(s) URL); its first frame follows."""
+        # Results still on their way from the previous clip's decoder are ignored by session.
+        self._stop_decoder(wait=False)
+        self._source, self._meta = source, meta
+        self._reset("Opening clip…", f"Opening {self._source_name()}")
+        decoder = _Decoder(source, self._session)
+        decoder.signals.opened.connect(self._on_opened)
+        decoder.signals.decoded.connect(self._on_decoded)
+        decoder.signals.failed.connect(self._on_failed)
+        self._decoder = decoder
+        self._live_decoders[:] = [decoder]
+        decoder.start()
+
+    def close_clip(self) -> None:
+        """Stop playback and release the clip (waits briefly for the decoder to finish)."""
+        self._stop_decoder(wait=True)
+        self._reset("", "No clip")
+
+    def play(self) -> None:
+        """Play from the current frame (from the start if at the end)."""
+        if self._info is None or self._playing:
+            return
+        if self._target >= self._info.frame_count - 1:
+            self._request(0)
+        self._playing = True
+        self._restart_clock()
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
+        self.play_button.setToolTip("Pause (space)")
+
+    def pause(self) -> None:
+        """Stop at the current frame."""
+        self._timer.stop()
+        if self._playing:
+            self._playing = False
+            self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+            self.play_button.setToolTip("Play (space)")
+
+    def toggle_playing(self) -> None:
+        """Pause when playing, play when paused."""
+        if self._playing:
+            self.pause()
+        else:
+            self.play()
+
+    def seek_frame(self, index: int) -> None:
+        """Show frame ``index`` (clamped to the clip); playback, if on, continues from there."""
+        if self._info is None:
+            return
+        self._request(index)
+        if self._playing:
+            self._restart_clock()
+
+    def step(self, delta: int) -> None:
+        """Pause and move ``delta`` frames (usually +1 or -1) from the frame last asked for."""
+        if self._info is None:
+            return
+        self.pause()
+        self._request(self._target + delta)
+
+    def set_speed(self, speed: float) -> None:
+        """Play at ``speed`` times real time: one of :data:`SPEEDS`."""
+        if speed not in SPEEDS:
+            raise ValueError(f"speed must be one of {', '.join(f'{s:g}' for s in SPEEDS)}")
+        if self._playing:
+            # Continue from the frame due now, at the new pace.
+            self._anchor_index = self._due_index()
+            self._anchor_time = time.monotonic()
+        self._speed = speed
+        with QSignalBlocker(self.speed_box):
+            self.speed_box.setCurrentIndex(SPEEDS.index(speed))
+        if self._playing:
+            self._timer.start(self._tick_ms())
+
+    def save_snapshot(self, path: str | Path) -> Path:
+        """Write the shown frame, at the clip's size, as a PNG; raises ``OSError`` on failure."""
+        image = self.surface.image
+        if image is None:
+            raise OSError("there is no frame to save")
+        target = Path(path)
+        writer = QImageWriter(str(target), b"png")
+        if not writer.write(image):
+            raise OSError(f"cannot write {target}: {writer.errorString()}")
+        return target
+
+    @property
+    def is_playing(self) -> bool:
+        """True while playing."""
+        return self._playing
+
+    @property
+    def speed(self) -> float:
+        """The playback speed."""
+        return self._speed
+
+    @property
+    def frame_count(self) -> int:
+        """Frames in the open clip (0 before one is open)."""
+        return self._info.frame_count if self._info is not None else 0
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of the open clip (0 before one is open)."""
+        return self._info.fps if self._info is not None else 0.0
+
+    @property
+    def event_frame_index(self) -> int | None:
+        """The frame at the event's moment (offset ``pre``), if a clip with metadata is open."""
+        return self.seek_bar.marker
+
+    @property
+    def current_frame_index(self) -> int:
+        """Index of the frame on screen, or -1 when none is."""
+        return self._frame.index if self._frame is not None else -1
+
+    @property
+    def current_wall_time(self) -> datetime | None:
+        """UTC moment of the frame on screen (the clip's window start + the frame's time)."""
+        if self._frame is None or self._meta is None:
+            return None
+        return self._meta.window_start + timedelta(seconds=self._frame.pts_seconds)
+
+    @property
+    def current_event_offset(self) -> float | None:
+        """Seconds from the event to the frame on screen (negative before the event)."""
+        wall = self.current_wall_time
+        if wall is None or self._meta is None:
+            return None
+        return (wall - self._meta.event.timestamp).total_seconds()
+
+    # -- decoder results -----------------------------------------------------------------
+
+    def _on_opened(self, session: int, info: _ClipInfo) -> None:
+        if session != self._session:
+            return
+        self._info = info
+        with QSignalBlocker(self.seek_bar):
+            self.seek_bar.setRange(0, max(0, info.frame_count - 1))
+            self.seek_bar.setValue(0)
+        self.seek_bar.setPageStep(max(1, round(info.fps)))
+        self.seek_bar.set_marker(self._event_index(info))
+        marker = self.seek_bar.marker
+        self.seek_bar.setToolTip(
+            f"Event at {_clock(marker / info.fps)}" if marker is not None else ""
+        )
+        self._set_controls_enabled(True)
+        width, height = info.size
+        self.status_label.setText(
+            f"{self._source_name()} · {width}x{height} · {info.fps:g} fps · "
+            f"{info.frame_count} frames"
+        )
+        self._request(0)
+
+    def _on_decoded(self, session: int, frame: DecodedFrame) -> None:
+        if session != self._session or self._info is None:
+            return
+        self._frame = frame
+        self.surface.show_pixels(frame.rgb, self._info.display_aspect)
+        if not self.seek_bar.isSliderDown():
+            with QSignalBlocker(self.seek_bar):
+                self.seek_bar.setValue(frame.index)
+        self._update_labels(frame)
+        self.frame_shown.emit(frame.index)
+
+    def _on_failed(self, session: int, message: str) -> None:
+        if session != self._session:
+            return
+        self.pause()
+        text = message[:1].upper() + message[1:]
+        if self._info is None:
+            self._set_controls_enabled(False)
+            self.surface.show_message(f"Cannot play this clip.\n{text}")
+        else:
+            self.surface.show_message(text, keep_picture=True)
+        self.status_label.setText(text)
+        self.error.emit(message)
+
+    # -- timing --------------------------------------------------------------------------
+
+    def _restart_clock(self) -> None:
+        self._anchor_index = self._target
+        self._anchor_time = time.monotonic()
+        self._timer.start(self._tick_ms())
+
+    def _tick_ms(self) -> int:
+        fps = self._info.fps if self._info is not None else 15.0
+        return max(1, round(1000 / (fps * self._speed)))
+
+    def _due_index(self) -> int:
+        """The frame that should be on screen now, by the clock."""
+        fps = self._info.fps if self._info is not None else 15.0
+        elapsed = time.monotonic() - self._anchor_time
+        return self._anchor_index + int(elapsed * fps * self._speed)
+
+    def _on_tick(self) -> None:
+        if self._info is None:
+            self.pause()
+            return
+        last = self._info.frame_count - 1
+        due = min(self._due_index(), last)
+        if due != self._target:
+            self._request(due)
+        if due >= last:
+            self.pause()
+
+    def _request(self, index: int) -> None:
+        if self._info is None or self._decoder is None:
+            return
+        self._target = max(0, min(index, self._info.frame_count - 1))
+        self._decoder.request(self._target)
+
+    # -- controls ------------------------------------------------------------------------
+
+    def _on_play_clicked(self) -> None:
+        self.toggle_playing()
+
+    def _on_back_clicked(self) -> None:
+        self.step(-1)
+
+    def _on_forward_clicked(self) -> None:
+        self.step(+1)
+
+    def _on_first_clicked(self) -> None:
+        self.seek_frame(0)
+
+    def _on_last_clicked(self) -> None:
+        self.pause()
+        self.seek_frame(self.frame_count - 1)
+
+    def _on_seek_bar_changed(self, value: int) -> None:
+        if value != self._target:
+            self.seek_frame(value)
+
+    def _on_speed_chosen(self, position: int) -> None:
+        self.set_speed(SPEEDS[position])
+
+    def _on_snapshot_clicked(self) -> None:
+        if self.surface.image is None:
+            return
+        suggested = self.snapshot_dir / self._snapshot_name()
+        if _interactive():
+            chosen, _ = QFileDialog.getSaveFileName(
+                self, "Save snapshot", str(suggested), "PNG image (*.png)"
+            )
+            if not chosen:
+                return
+            path = Path(chosen)
+        else:
+            path = suggested
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            saved = self.save_snapshot(path)
+        except OSError as exc:
+            message = f"Snapshot not saved: {exc}"
+            self.status_label.setText(message)
+            self.error.emit(message)
+            return
+        self.status_label.setText(f"Snapshot saved: {saved}")
+        self.snapshot_saved.emit(str(saved))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        if key == Qt.Key.Key_Space:
+            self.toggle_playing()
+        elif key == Qt.Key.Key_Left:
+            self.step(-1)
+        elif key == Qt.Key.Key_Right:
+            self.step(+1)
+        elif key == Qt.Key.Key_Home:
+            self._on_first_clicked()
+        elif key == Qt.Key.Key_End:
+            self._on_last_clicked()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._stop_decoder(wait=True)
+        super().closeEvent(event)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _stop_decoder(self, *, wait: bool) -> None:
+        self.pause()
+        decoder, self._decoder = self._decoder, None
+        self._live_decoders.clear()
+        if decoder is None:
+            return
+        decoder.stop()
+        if wait:
+            # Bounded: a decoder stuck opening a dead URL gives up on its own (its timeout).
+            decoder.join(timeout=2.0)
+
+    def _reset(self, message: str, status: str) -> None:
+        self._session += 1
+        self._info = self._frame = None
+        self._target = 0
+        self._set_controls_enabled(False)
+        self.seek_bar.set_marker(None)
+        self.seek_bar.setToolTip("")
+        with QSignalBlocker(self.seek_bar):
+            self.seek_bar.setRange(0, 0)
+        self.time_label.setText("--:--.--- / --:--.---")
+        self.wall_label.setText("")
+        self.surface.show_message(message)
+        self.status_label.setText(status)
+
+    def _set_controls_enabled(self, enabled: bool) -> None:
+        for widget in (
+            self.seek_bar,
+            self.first_button,
+            self.back_button,
+            self.play_button,
+            self.forward_button,
+            self.last_button,
+            self.speed_box,
+            self.snapshot_button,
+        ):
+            widget.setEnabled(enabled)
+
+    def _event_index(self, info: _ClipInfo) -> int | None:
+        if self._meta is None:
+            return None
+        pre = (self._meta.event.timestamp - self._meta.window_start).total_seconds()
+        index = round(pre * info.fps)
+        return index if 0 <= index < info.frame_count else None
+
+    def _update_labels(self, frame: DecodedFrame) -> None:
+        info = self._info
+        assert info is not None
+        self.time_label.setText(
+            f"{_clock(frame.pts_seconds)} / {_clock(info.frame_count / info.fps)}"
+            f"  frame {frame.index + 1}/{info.frame_count}"
+        )
+        wall, offset = self.current_wall_time, self.current_event_offset
+        if wall is None or offset is None:
+            self.wall_label.setText("")
+            return
+        # iso() truncates to milliseconds; round, so the clock agrees with the offset shown.
+        shown = wall + timedelta(microseconds=500)
+        self.wall_label.setText(f"{iso(shown)} UTC   event {offset:+.3f} s")
+
+    def _source_name(self) -> str:
+        # Only the last path part: a presigned URL's query carries a signature.
+        path = urlsplit(self._source).path if "://" in self._source else self._source
+        return Path(path).name or "clip"
+
+    def _snapshot_name(self) -> str:
+        if self._meta is not None:
+            stem = self._meta.event_id
+        else:
+            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(self._source_name()).stem) or "clip"
+        wall = self.current_wall_time
+        if wall is not None:
+            return f"{stem}_{iso(wall).replace(':', '').replace('-', '')}.png"
+        index = self._frame.index if self._frame is not None else 0
+        return f"{stem}_frame{index:06d}.png"

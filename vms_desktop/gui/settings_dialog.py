@@ -1,0 +1,160 @@
+"""Settings dialog: edits the ``.env`` values with the start-up validation, secrets masked."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import SecretStr
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vms_desktop.settings import Settings, SettingsError, camera_variable, load_settings
+
+# Changes to these take effect without a restart; everything else is read at start-up.
+LIVE_VARIABLES: frozenset[str] = frozenset()
+
+
+def env_values(settings: Settings) -> dict[str, str]:
+    """The settings as ``.env`` text values (secrets included: only for writing the file)."""
+    values: dict[str, str] = {}
+    for name, info in type(settings).model_fields.items():
+        if name == "cameras" or not info.alias:
+            continue
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, tuple):
+            value = ",".join(str(part) for part in value)
+        values[info.alias] = str(value)
+    for camera in settings.cameras:
+        values[camera_variable(camera.id)] = camera.url
+        if camera.name:
+            values[camera_variable(camera.id, "NAME")] = camera.name
+    return values
+
+
+def write_env(path: Path, values: Mapping[str, str]) -> None:
+    """Write a ``.env`` file atomically, readable by its owner only (it may hold secrets)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    lines = [f"{key}={_quoted(value)}" for key, value in sorted(values.items())]
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("# Written by the vms_desktop settings dialog.\n" + "\n".join(lines) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def _quoted(value: str) -> str:
+    if any(c in value for c in " #'\"$\\") or value != value.strip():
+        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+        return f"'{escaped}'"
+    return value
+
+
+class SettingsDialog(QDialog):
+    """One field per variable; camera lines as ``ID = URL``. Saving validates like start-up."""
+
+    def __init__(self, settings: Settings, env_path: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.resize(640, 720)
+        self.settings = settings
+        self.env_path = env_path
+        self.saved: Settings | None = None
+        self.restart_needed: list[str] = []
+        self._original = env_values(settings)
+        self._fields: dict[str, QLineEdit] = {}
+        form_host = QWidget()
+        form = QFormLayout(form_host)
+        for name, info in type(settings).model_fields.items():
+            if name == "cameras" or not info.alias:
+                continue
+            edit = QLineEdit(form_host)
+            value = getattr(settings, name)
+            if isinstance(value, SecretStr) or info.annotation in (SecretStr, SecretStr | None):
+                edit.setEchoMode(QLineEdit.EchoMode.Password)
+                edit.setPlaceholderText("(unchanged)" if value is not None else "(not set)")
+            else:
+                edit.setText(self._original.get(info.alias, ""))
+            edit.setToolTip(info.description or "")
+            self._fields[info.alias] = edit
+            form.addRow(info.alias, edit)
+        self.cameras = QPlainTextEdit(form_host)
+        self.cameras.setPlaceholderText("cam01 = rtsp://user:password@camera-01:554/stream")
+        self.cameras.setPlainText("\n".join(f"{c.id} = {c.display_url}" for c in settings.cameras))
+        self.cameras.setToolTip(
+            "One camera per line. Passwords show as ***; leave them so to keep them."
+        )
+        form.addRow("Cameras", self.cameras)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(form_host)
+        self.message = QLabel(self)
+        self.message.setWordWrap(True)
+        self.message.setObjectName("settingsMessage")
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"Saved to {env_path}", self))
+        layout.addWidget(scroll, 1)
+        layout.addWidget(self.message)
+        layout.addWidget(buttons)
+
+    def edited_values(self) -> dict[str, str]:
+        """The values as they would be written (secrets left blank keep their old value)."""
+        values: dict[str, str] = {}
+        for variable, edit in self._fields.items():
+            text = edit.text().strip()
+            if edit.echoMode() is QLineEdit.EchoMode.Password and not text:
+                text = self._original.get(variable, "")
+            if text:
+                values[variable] = text
+        originals = {c.id: c for c in self.settings.cameras}
+        for line in self.cameras.toPlainText().splitlines():
+            if "=" not in line:
+                continue
+            camera_id, url = (part.strip() for part in line.split("=", 1))
+            known = originals.get(camera_id.lower())
+            if known is not None and url == known.display_url:
+                url = known.url  # the masked form stands for the stored URL
+            values[camera_variable(camera_id)] = url
+            if known is not None and known.name:
+                values[camera_variable(camera_id, "NAME")] = known.name
+        return values
+
+    def save(self) -> None:
+        """Validate as at start-up; write the file and say what needs a restart, or show why not."""
+        values = self.edited_values()
+        try:
+            checked = load_settings(env_files=[], environ=values)
+        except SettingsError as exc:
+            self.message.setText("Not saved:\n" + "\n".join(f"{v}: {w}" for v, w in exc.problems))
+            return
+        write_env(self.env_path, values)
+        changed = sorted(
+            key
+            for key in set(values) | set(self._original)
+            if values.get(key) != self._original.get(key)
+        )
+        restart = [key for key in changed if key not in LIVE_VARIABLES]
+        self.saved = checked
+        self.restart_needed = restart
+        self.accept()

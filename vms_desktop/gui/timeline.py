@@ -1,0 +1,222 @@
+"""Timeline of buffered footage and events per camera, and the dashboard charts (pyqtgraph)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
+
+from vms_desktop.domain.clip import ClipJob, ClipStatus
+from vms_desktop.engine.clip_service import ClipService
+from vms_desktop.engine.recorder import Recorder
+
+LANE_HEIGHT = 0.6
+_FOOTAGE = (47, 109, 181, 170)
+_EVENT = (224, 72, 72)
+_PENDING = (230, 170, 60)
+
+
+def merged_spans(spans: list[tuple[float, float]], tolerance: float = 0.5) -> list[list[float]]:
+    """Consecutive segments joined into continuous stretches of footage."""
+    merged: list[list[float]] = []
+    for start, end in sorted(spans):
+        if merged and start - merged[-1][1] <= tolerance:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
+
+
+class TimelinePlot(QWidget):
+    """One lane per camera: blue where footage is buffered, dots where events happened.
+
+    Pan and zoom along time with the mouse; clicking an event's dot asks for its clip.
+    """
+
+    event_clicked = Signal(str)  # event id
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        service: ClipService,
+        parent: QWidget | None = None,
+        refresh_ms: int = 2000,
+    ) -> None:
+        super().__init__(parent)
+        self.recorder = recorder
+        self.service = service
+        self.camera_ids = sorted(recorder.cameras)
+        self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
+        self.plot.setBackground("#181b20")
+        self.plot.showGrid(x=True, y=False, alpha=0.2)
+        self.plot.setMouseEnabled(x=True, y=False)
+        self.plot.getPlotItem().hideButtons()
+        left = self.plot.getAxis("left")
+        left.setTicks([[(i, cam) for i, cam in enumerate(self.camera_ids)]])
+        self.plot.setYRange(-0.8, max(0.8, len(self.camera_ids) - 0.2))
+        self._footage = pg.BarGraphItem(
+            x0=[], x1=[], y=[], height=LANE_HEIGHT, brush=_FOOTAGE, pen=None
+        )
+        self._events = pg.ScatterPlotItem(size=11, brush=_EVENT, pen=pg.mkPen("#ffffff", width=1))
+        self._pending = pg.ScatterPlotItem(
+            size=11, brush=_PENDING, symbol="t", pen=pg.mkPen("#ffffff", width=1)
+        )
+        self._now = pg.InfiniteLine(
+            angle=90, pen=pg.mkPen("#e0e0e0", width=1, style=Qt.PenStyle.DashLine)
+        )
+        for item in (self._footage, self._events, self._pending, self._now):
+            self.plot.addItem(item)
+        self._events.sigClicked.connect(self._on_points_clicked)
+        self._live: dict[str, ClipJob] = {}
+        self.follow_now = True
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start(refresh_ms)
+        self.show_last(timedelta(minutes=5))
+        self.plot.getViewBox().sigRangeChangedManually.connect(self._on_user_moved)
+
+    def show_last(self, span: timedelta) -> None:
+        """Show the last ``span`` up to now and keep following the present."""
+        now = time.time()
+        self.follow_now = True
+        self.plot.setXRange(now - span.total_seconds(), now + 5, padding=0)
+        self.refresh()
+
+    def on_job(self, job: ClipJob) -> None:
+        """A job moved: show it as pending until its clip is ready."""
+        if job.status.finished:
+            self._live.pop(job.event.id, None)
+        else:
+            self._live[job.event.id] = job
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw footage and events for the visible time range."""
+        now = time.time()
+        if self.follow_now:
+            start, end = self.plot.getViewBox().viewRange()[0]
+            width = end - start
+            self.plot.setXRange(now - width + 5, now + 5, padding=0)
+        start, end = self.plot.getViewBox().viewRange()[0]
+        self._now.setValue(now)
+        lanes = {cam: i for i, cam in enumerate(self.camera_ids)}
+        x0: list[float] = []
+        x1: list[float] = []
+        ys: list[float] = []
+        for camera_id, lane in lanes.items():
+            spans = [(s.start, s.end) for s in self.recorder.buffer(camera_id).covering(start, end)]
+            for span_start, span_end in merged_spans(spans):
+                x0.append(span_start)
+                x1.append(span_end)
+                ys.append(lane)
+        self._footage.setOpts(x0=x0, x1=x1, y=ys, height=LANE_HEIGHT)
+        page = self.service.clips(
+            start=datetime.fromtimestamp(start, UTC),
+            end=datetime.fromtimestamp(end, UTC),
+            limit=500,
+        )
+        points = [
+            {"pos": (m.event.timestamp.timestamp(), lanes[m.event.camera_id]), "data": m.event_id}
+            for m in page.items
+            if m.event.camera_id in lanes
+        ]
+        self._events.setData(points)
+        pending = [
+            {"pos": (j.event.timestamp.timestamp(), lanes[j.event.camera_id]), "data": j.event.id}
+            for j in self._live.values()
+            if j.event.camera_id in lanes and j.status is not ClipStatus.FAILED
+        ]
+        self._pending.setData(pending)
+
+    def _on_user_moved(self, *args: object) -> None:
+        self.follow_now = False
+
+    def _on_points_clicked(self, item: object, points: list[pg.SpotItem], *args: object) -> None:
+        if points:
+            self.event_clicked.emit(str(points[0].data()))
+
+
+class DashboardPanel(QWidget):
+    """Charts: clips per hour (24 h), storage used, upload queue and camera frame rates."""
+
+    HISTORY = 300  # samples kept (10 minutes at one every 2 s)
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        service: ClipService,
+        parent: QWidget | None = None,
+        refresh_ms: int = 2000,
+    ) -> None:
+        super().__init__(parent)
+        self.recorder = recorder
+        self.service = service
+        self._times: deque[float] = deque(maxlen=self.HISTORY)
+        self._storage: deque[float] = deque(maxlen=self.HISTORY)
+        self._queue: deque[float] = deque(maxlen=self.HISTORY)
+        self._fps: dict[str, deque[float]] = {
+            cam: deque(maxlen=self.HISTORY) for cam in sorted(recorder.cameras)
+        }
+        self.per_hour = self._plot("Clips per hour (24 h)", date_axis=True)
+        self._hour_bars = pg.BarGraphItem(x=[], height=[], width=3000, brush=(47, 109, 181))
+        self.per_hour.addItem(self._hour_bars)
+        self.storage = self._plot("Storage used (MB)", date_axis=True)
+        self._storage_curve = self.storage.plot(pen=pg.mkPen((80, 180, 120), width=2))
+        self.queue = self._plot("Upload queue", date_axis=True)
+        self._queue_curve = self.queue.plot(pen=pg.mkPen((230, 170, 60), width=2), stepMode=None)
+        self.fps = self._plot("Camera fps", date_axis=True)
+        self.fps.addLegend(offset=(5, 5))
+        colours = [(224, 72, 72), (47, 109, 181), (80, 180, 120), (230, 170, 60), (170, 110, 210)]
+        self._fps_curves = {
+            cam: self.fps.plot(name=cam, pen=pg.mkPen(colours[i % len(colours)], width=2))
+            for i, cam in enumerate(self._fps)
+        }
+        layout = QGridLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.per_hour, 0, 0)
+        layout.addWidget(self.storage, 0, 1)
+        layout.addWidget(self.queue, 1, 0)
+        layout.addWidget(self.fps, 1, 1)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.sample)
+        self._timer.start(refresh_ms)
+        self.sample()
+
+    def _plot(self, title: str, *, date_axis: bool) -> pg.PlotWidget:
+        axis = {"bottom": pg.DateAxisItem(utcOffset=0)} if date_axis else {}
+        plot = pg.PlotWidget(axisItems=axis, title=title)
+        plot.setBackground("#181b20")
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.getPlotItem().hideButtons()
+        return plot
+
+    def sample(self) -> None:
+        """Take one sample of every series and redraw."""
+        now = time.time()
+        self._times.append(now)
+        index = self.service.index
+        self._storage.append(index.total_bytes() / 1e6)
+        self._queue.append(float(self.service.upload_queue()))
+        for status in self.recorder.status():
+            if status.camera_id in self._fps:
+                self._fps[status.camera_id].append(status.fps)
+        times = np.fromiter(self._times, float)
+        self._storage_curve.setData(times, np.fromiter(self._storage, float))
+        self._queue_curve.setData(times, np.fromiter(self._queue, float))
+        for cam, curve in self._fps_curves.items():
+            values = np.fromiter(self._fps[cam], float)
+            curve.setData(times[-len(values) :], values)
+        hours = index.counts_per_hour(datetime.now(UTC) - timedelta(hours=24))
+        self._hour_bars.setOpts(
+            x=[h / 1000 + 1800 for h in hours], height=list(hours.values()), width=3000
+        )
+        self.per_hour.setXRange(now - 24 * 3600, now, padding=0.01)
