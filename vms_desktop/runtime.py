@@ -199,6 +199,8 @@ def build_runtime(settings: Settings) -> Runtime:
         outbox=outbox,
         retention_days=settings.retention_days,
         retention_interval=settings.retention_interval_minutes * 60.0,
+        # A shared bucket changes under us; a local folder only by this process.
+        sync_interval=60.0 if outbox is not None else 600.0,
     )
     service_box.append(service)
     health = HealthMonitor(recorder, service, store)

@@ -434,3 +434,21 @@ def test_an_s3_outage_before_upload_loses_nothing(
     body = client.get_object(Bucket=bucket, Key="clips/outage-1.mp4")["Body"].read()
     assert hashlib.sha256(body).hexdigest() == meta.sha256
     assert service.runtime.service.upload_queue() == 0
+
+
+def test_the_listener_is_tcp_so_responses_are_not_delayed(make_service: ServiceFactory) -> None:
+    import socket
+
+    service = make_service(DEMO)
+    api = service.runtime.api
+    assert api is not None
+    # asyncio turns Nagle off only for sockets created as IPPROTO_TCP; accepted connections
+    # inherit the listener's protocol, and with Nagle on each keep-alive response waits ~40 ms.
+    assert api.socket.proto == socket.IPPROTO_TCP
+    with httpx.Client(base_url=service.base_url) as client:
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            assert client.get("/health").status_code == 200
+            timings.append(time.perf_counter() - started)
+    print(f"keep-alive /health: {[round(t * 1000, 1) for t in timings]} ms")

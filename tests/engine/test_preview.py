@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -274,3 +276,49 @@ def test_codec_and_size_change_after_a_reconnect(tmp_path: Path, camera_file: Pa
         assert preview.error == ""
     finally:
         preview.close()
+
+
+CHURN = """
+import sys, threading, time
+import av
+from vms_desktop.engine.preview import CameraPreview
+
+with av.open(sys.argv[1]) as container:
+    stream = container.streams.video[0]
+    packets = [
+        (bytes(p), float(p.pts * p.time_base), p.is_keyframe)
+        for p in container.demux(stream) if p.pts is not None
+    ][:60]
+    previews = [CameraPreview(f"cam{i}") for i in range(4)]
+    for preview in previews:
+        preview.start_stream(stream)
+
+def churn(preview):
+    for round_ in range(25):
+        lease = preview.acquire(160, 120, fps=30)
+        for data, when, key in packets[: 5 + round_ % 20]:
+            preview.feed(data, 100.0 * round_ + when, key)
+        time.sleep(0.002)
+        lease.release()  # the decoding thread ends and frees its frame-threaded decoder
+    preview.close()
+
+threads = [threading.Thread(target=churn, args=(p,)) for p in previews]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print("done")
+"""
+
+
+def test_decoders_are_torn_down_without_deadlock(camera_file: Path) -> None:
+    # Run apart: a deadlock involving the GIL would hang this process beyond any timeout.
+    result = subprocess.run(
+        [sys.executable, "-c", CHURN, str(camera_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "done"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -100,6 +101,8 @@ class ClipService:
         self.sync_interval = sync_interval
         self.clock = clock
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clip")
+        self._workers = workers
+        self._build_seconds = 0.0  # moving average of encode time once footage is there
         self._lock = threading.RLock()
         self._live: dict[str, ClipJob] = {}  # unfinished jobs, freshest state
         self._cancels: dict[str, threading.Event] = {}
@@ -174,7 +177,7 @@ class ClipService:
                     f"{to_datetime(start).isoformat()} and {to_datetime(end).isoformat()}"
                 )
             if len(self._live) >= self.max_pending:
-                raise ServiceBusyError(retry_after=max(1, round(self.spec.post_seconds)))
+                raise ServiceBusyError(retry_after=self._drain_estimate())
             job, created = self.jobs.accept(event)
             if not created:  # accepted by a racing request or another process meanwhile
                 if not job.event.same_as(event):
@@ -309,6 +312,11 @@ class ClipService:
                     return job
                 self._finished.wait(remaining)
 
+    def _drain_estimate(self) -> int:
+        """Seconds until the queue has room: waiting jobs over workers times a build's time."""
+        per_job = self._build_seconds or (self.spec.pre_seconds + self.spec.post_seconds) / 4
+        return max(1, math.ceil(len(self._live) / self._workers * per_job))
+
     # ---- jobs ----------------------------------------------------------------------------
 
     def _submit(self, job: ClipJob) -> None:
@@ -367,6 +375,8 @@ class ClipService:
                 current.moved(status, progress=round(fraction, 3)), persist=persist
             )
 
+        started = time.monotonic()
+        footage_complete = started + max(0.0, window_end - self.clock.now())
         try:
             result = self.recorder.build_clip(
                 event.camera_id, moment, self.spec, destination, progress=on_progress, cancel=cancel
@@ -387,6 +397,9 @@ class ClipService:
             )
             if cancel.is_set():
                 raise ClipCancelled("cancelled")
+            # Only the part after the window closed is work; waiting for footage is not.
+            spent = time.monotonic() - footage_complete
+            self._build_seconds = 0.8 * self._build_seconds + 0.2 * max(0.0, spent)
             if self.outbox is not None:
                 current = self._update(
                     current.moved(ClipStatus.UPLOADING, progress=1.0), persist=True

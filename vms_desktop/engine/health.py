@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from typing import Any
 
 from vms_desktop.__version__ import __version__
 from vms_desktop.domain.camera import CameraState
+from vms_desktop.domain.clip import iso
 from vms_desktop.engine.clip_service import ClipService
+from vms_desktop.engine.clock import to_datetime
 from vms_desktop.engine.recorder import Recorder
 from vms_desktop.storage.base import ClipStore, StoreHealth
 
@@ -32,12 +35,15 @@ class HealthMonitor:
         self.interval = interval
         self._storage = StoreHealth(store.backend, reachable=False, detail="not checked yet")
         self._lock = threading.Lock()
+        self._snapshot: dict[str, Any] = {}
+        self._cameras: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="health", daemon=True)
 
     def start(self) -> None:
         """Check storage once now, then keep checking in the background."""
         self._refresh()
+        self._collect()
         self._thread.start()
 
     def stop(self) -> None:
@@ -53,8 +59,31 @@ class HealthMonitor:
             return self._storage
 
     def snapshot(self) -> dict[str, Any]:
-        """The ``/health`` body: no secrets, no paths."""
-        cameras = self.cameras()
+        """The ``/health`` body (cached, at most a second old): no secrets, no paths."""
+        with self._lock:
+            if self._snapshot:
+                return self._snapshot
+        self._collect()
+        with self._lock:
+            return self._snapshot
+
+    def cameras(self) -> list[dict[str, Any]]:
+        """Each camera's state and buffer (``/cameras``, cached like the snapshot)."""
+        with self._lock:
+            if self._cameras:
+                return self._cameras
+        self._collect()
+        with self._lock:
+            return self._cameras
+
+    def _collect(self) -> None:
+        cameras = self._camera_rows()
+        snapshot = self._summary(cameras)
+        with self._lock:
+            self._cameras = cameras
+            self._snapshot = snapshot
+
+    def _summary(self, cameras: list[dict[str, Any]]) -> dict[str, Any]:
         storage = self.storage
         recording = all(c["state"] == CameraState.RECORDING.value for c in cameras)
         return {
@@ -76,8 +105,7 @@ class HealthMonitor:
             "upload_queue": self.service.upload_queue(),
         }
 
-    def cameras(self) -> list[dict[str, Any]]:
-        """Each camera's state and buffer (``/cameras``)."""
+    def _camera_rows(self) -> list[dict[str, Any]]:
         buffers = {b.camera_id: b for b in self.recorder.buffer_status()}
         result = []
         for status in self.recorder.status():
@@ -97,8 +125,8 @@ class HealthMonitor:
                     "has_audio": status.has_audio,
                     "reconnects": status.reconnects,
                     "buffer": {
-                        "oldest": held.oldest,
-                        "newest": held.newest,
+                        "oldest": _iso_or_none(held.oldest),
+                        "newest": _iso_or_none(held.newest),
                         "seconds": round(held.seconds, 1),
                         "segments": held.segments,
                         "size_bytes": held.size_bytes,
@@ -124,6 +152,15 @@ class HealthMonitor:
             )
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        checked = time.monotonic()
+        while not self._stop.wait(1.0):
             with contextlib.suppress(Exception):
-                self._refresh()
+                self._collect()
+            if time.monotonic() - checked >= self.interval:
+                checked = time.monotonic()
+                with contextlib.suppress(Exception):
+                    self._refresh()
+
+
+def _iso_or_none(seconds: float | None) -> str | None:
+    return iso(to_datetime(seconds)) if seconds is not None else None

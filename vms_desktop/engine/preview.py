@@ -455,6 +455,9 @@ class _Decoder:
         if self._awaiting_keyframe and not packet.keyframe:
             return
         self._awaiting_keyframe = False
+        # Copied into a buffer FFmpeg owns: a packet wrapping Python bytes is freed through a
+        # callback that takes the GIL, and frame-threaded decoding frees packets on its own
+        # threads, so closing the decoder (which joins them, holding the GIL) would deadlock.
         source = av.Packet(packet.data)
         source.pts = round(packet.when * 1_000_000)
         source.time_base = _MICROSECONDS

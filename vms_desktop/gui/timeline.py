@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,9 @@ from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 from vms_desktop.domain.clip import ClipJob, ClipStatus
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.recorder import Recorder
+from vms_desktop.storage.base import StoreError
+
+log = logging.getLogger(__name__)
 
 LANE_HEIGHT = 0.6
 _FOOTAGE = (47, 109, 181, 170)
@@ -83,6 +87,10 @@ class TimelinePlot(QWidget):
         self.show_last(timedelta(minutes=5))
         self.plot.getViewBox().sigRangeChangedManually.connect(self._on_user_moved)
 
+    def stop(self) -> None:
+        """Stop redrawing (the window is closing)."""
+        self._timer.stop()
+
     def show_last(self, span: timedelta) -> None:
         """Show the last ``span`` up to now and keep following the present."""
         now = time.time()
@@ -100,6 +108,12 @@ class TimelinePlot(QWidget):
 
     def refresh(self) -> None:
         """Redraw footage and events for the visible time range."""
+        try:
+            self._redraw()
+        except StoreError as exc:  # the catalogue is busy or gone: keep the last picture
+            log.warning("timeline not refreshed: %s", exc)
+
+    def _redraw(self) -> None:
         now = time.time()
         if self.follow_now:
             start, end = self.plot.getViewBox().viewRange()[0]
@@ -199,8 +213,18 @@ class DashboardPanel(QWidget):
         plot.getPlotItem().hideButtons()
         return plot
 
+    def stop(self) -> None:
+        """Stop sampling (the window is closing)."""
+        self._timer.stop()
+
     def sample(self) -> None:
         """Take one sample of every series and redraw."""
+        try:
+            self._sample()
+        except StoreError as exc:
+            log.warning("dashboard not refreshed: %s", exc)
+
+    def _sample(self) -> None:
         now = time.time()
         self._times.append(now)
         index = self.service.index
