@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 
 def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
@@ -18,6 +20,7 @@ def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
     env.update(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "config"))
     env.update(BUFFER_PATH=str(tmp_path / "buffer"), LOCAL_STORAGE_PATH=str(tmp_path / "clips"))
+    env.update(API_PORT=str(free_port()), STATE_PATH=str(tmp_path / "state"))
     env.update(extra)
     return env
 
@@ -73,3 +76,53 @@ def test_version() -> None:
         [sys.executable, "-m", "vms_desktop", "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_verify_command_finds_a_flipped_byte(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from vms_desktop.domain.clip import ClipStatus, Event
+    from vms_desktop.runtime import build_runtime
+    from vms_desktop.settings import load_settings
+
+    env = _environment(
+        tmp_path,
+        CAMERA_CAM01_URL="demo://?width=320&height=240",
+        PRE_EVENT_BUFFER_SECONDS="1",
+        POST_EVENT_BUFFER_SECONDS="1",
+        CLIP_DURATION_SECONDS="2",
+    )
+    runtime = build_runtime(load_settings(env_files=[], environ=env))
+    runtime.start(with_api=False)
+    try:
+        time.sleep(2.5)
+        moment = datetime.now(UTC)
+        runtime.service.generate(Event("check-1", "cam01", "motion", moment))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            job = runtime.service.job("check-1")
+            if job is not None and job.status is ClipStatus.READY:
+                break
+            time.sleep(0.1)
+    finally:
+        runtime.stop()
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "vms_desktop", "verify"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    good = verify()
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "OK" in good.stdout and "1 of 1 clips verified" in good.stdout
+    clip = tmp_path / "clips" / "check-1.mp4"
+    data = bytearray(clip.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    clip.write_bytes(bytes(data))
+    bad = verify()
+    assert bad.returncode == 1 and "CORRUPT  check-1" in bad.stdout

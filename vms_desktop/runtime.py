@@ -15,7 +15,7 @@ from vms_desktop.engine.health import HealthMonitor
 from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.sources import Timeouts
 from vms_desktop.settings import Settings
-from vms_desktop.storage.base import ClipStore
+from vms_desktop.storage.base import ClipStore, StoreError
 from vms_desktop.storage.clip_index import ClipIndex
 from vms_desktop.storage.job_store import JobStore
 from vms_desktop.storage.local_store import LocalClipStore
@@ -91,6 +91,16 @@ class Runtime:
 
     def start(self, *, with_api: bool = True) -> None:
         """Record, resume jobs, drain the upload queue, listen for requests."""
+        if self.settings.s3_apply_lifecycle:
+            apply_lifecycle = getattr(self.store, "apply_lifecycle", None)
+            if apply_lifecycle is not None:
+                try:
+                    apply_lifecycle(self.settings.retention_days)
+                    log.info(
+                        "bucket lifecycle: clips expire after %d days", self.settings.retention_days
+                    )
+                except StoreError as exc:
+                    log.warning("bucket lifecycle rule not applied: %s", exc)
         self.recorder.start()
         self.started.append("recorder")
         self.service.start()
@@ -152,30 +162,33 @@ class Runtime:
         return create_app(self.service, options)
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Assemble the service described by the settings (nothing runs until ``start``)."""
+def build_store(settings: Settings) -> ClipStore:
+    """The clip store the settings name (local folder or S3 bucket)."""
     state = settings.state_path
     state.mkdir(parents=True, exist_ok=True)
-    store: ClipStore
-    outbox: UploadOutbox | None = None
     if settings.video_storage_type == "s3":
         # Imported here: boto3 takes a noticeable part of start-up and local storage skips it.
-        from vms_desktop.storage.outbox import UploadOutbox
         from vms_desktop.storage.s3_store import S3ClipStore
 
         assert settings.s3_bucket_name is not None
-        store = S3ClipStore(
+        return S3ClipStore(
             settings.s3_bucket_name,
             region=settings.aws_region,
             endpoint_url=settings.s3_endpoint_url,
             access_key=_secret(settings.aws_access_key_id),
             secret_key=_secret(settings.aws_secret_access_key),
         )
-    else:
-        signer = UrlSigner(load_or_create_key(state / "url-signing.key"))
-        local = LocalClipStore(settings.local_storage_path, clip_base_url(settings), signer)
-        local.recover()
-        store = local
+    signer = UrlSigner(load_or_create_key(state / "url-signing.key"))
+    return LocalClipStore(settings.local_storage_path, clip_base_url(settings), signer)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Assemble the service described by the settings (nothing runs until ``start``)."""
+    state = settings.state_path
+    store = build_store(settings)
+    if isinstance(store, LocalClipStore):
+        store.recover()
+    outbox: UploadOutbox | None = None
     recorder = Recorder(settings.active_cameras, recorder_options(settings))
     index = ClipIndex(state / "catalogue.sqlite3")
     jobs = JobStore(state / "jobs.sqlite3")

@@ -448,6 +448,13 @@ class Settings(BaseSettings):
         "Endpoint of an S3-compatible store (MinIO, SeaweedFS, ...); unset means AWS.",
         "an http:// or https:// URL without credentials",
     )
+    s3_apply_lifecycle: bool = _setting(
+        "S3_APPLY_LIFECYCLE",
+        "Put a bucket lifecycle rule at start-up that expires clips after RETENTION_DAYS, so the "
+        "bucket itself enforces retention (needs s3:PutLifecycleConfiguration).",
+        "true or false",
+        False,
+    )
 
     # --- Additions: HTTP API ---
     api_host: str = _setting(
