@@ -126,3 +126,50 @@ def test_verify_command_finds_a_flipped_byte(tmp_path: Path) -> None:
     clip.write_bytes(bytes(data))
     bad = verify()
     assert bad.returncode == 1 and "CORRUPT  check-1" in bad.stdout
+
+
+def test_the_console_serves_the_api_on_the_qt_loop(tmp_path: Path) -> None:
+    import httpx
+
+    port = free_port()
+    env = _environment(
+        tmp_path,
+        QT_QPA_PLATFORM="offscreen",
+        API_PORT=str(port),
+        CAMERA_CAM01_URL="demo://?width=320&height=240",
+        PRE_EVENT_BUFFER_SECONDS="1",
+        POST_EVENT_BUFFER_SECONDS="1",
+        CLIP_DURATION_SECONDS="2",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vms_desktop"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        lines.append(line)
+        if "console open" in line or not line:
+            break
+    try:
+        assert "console open" in lines[-1], "".join(lines)
+        base = f"http://127.0.0.1:{port}"
+        time.sleep(2)
+        from datetime import UTC, datetime
+
+        stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        event = {"id": "qt-1", "camera_id": "cam01", "event_type": "motion", "timestamp": stamp}
+        response = httpx.post(f"{base}/clips/generate?wait=30", json={"event": event}, timeout=60)
+        assert response.status_code == 200 and response.json()["status"] == "ready"
+        assert httpx.get(f"{base}/health", timeout=10).json()["cameras"][0]["id"] == "cam01"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, rest = process.communicate(timeout=60)
+    output = "".join(lines) + rest
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
