@@ -4,11 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 # What the test suite drives for real: the ffmpeg/ffprobe CLIs (independent checks and the
 # benchmark reference) and GStreamer's RTSP server (a real camera with Basic auth).
+# Qt's libraries for the window (xcb) and for tests drawing offscreen; Xvfb for screenshots.
+QT_PACKAGES := libegl1 libgl1 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 \
+	libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 \
+	libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxcb-xinerama0
 TEST_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
-RUN_PACKAGES :=
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad \
+	xvfb xauth imagemagick $(QT_PACKAGES)
+RUN_PACKAGES := $(QT_PACKAGES)
 
-.PHONY: run headless test lint check bench clean system-test-packages system-run-packages
+.PHONY: run headless test lint check bench screenshots clean system-test-packages \
+	system-run-packages
 
 $(BIN)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +35,7 @@ system-test-packages:
 run: system-run-packages $(BIN)/.runtime
 	$(BIN)/python -m vms_desktop
 
-headless: $(BIN)/.runtime
+headless: system-run-packages $(BIN)/.runtime
 	$(BIN)/python -m vms_desktop --headless
 
 lint: $(BIN)/.dev
@@ -42,7 +48,12 @@ test: system-test-packages $(BIN)/.dev lint
 	$(BIN)/python -m pytest
 
 bench: system-test-packages $(BIN)/.dev
-	$(BIN)/python bench/clip_build.py
+	PYTHONPATH=. $(BIN)/python bench/clip_build.py
+	PYTHONPATH=. $(BIN)/python bench/api.py
+	PYTHONPATH=. $(BIN)/python bench/gui_lag.py
+
+screenshots: system-test-packages $(BIN)/.dev
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

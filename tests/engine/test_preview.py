@@ -317,7 +317,7 @@ def test_decoders_are_torn_down_without_deadlock(camera_file: Path) -> None:
         [sys.executable, "-c", CHURN, str(camera_file)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=60,
         cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -458,7 +458,8 @@ class _Decoder:
         # Copied into a buffer FFmpeg owns: a packet wrapping Python bytes is freed through a
         # callback that takes the GIL, and frame-threaded decoding frees packets on its own
         # threads, so closing the decoder (which joins them, holding the GIL) would deadlock.
-        source = av.Packet(packet.data)
+        source = av.Packet(len(packet.data))
+        source.update(packet.data)
         source.pts = round(packet.when * 1_000_000)
         source.time_base = _MICROSECONDS
         try:
