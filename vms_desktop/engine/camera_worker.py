@@ -190,7 +190,11 @@ class CameraWorker(threading.Thread):
         writer.start(video, source.audio)
         tap = self.preview_tap
         if tap is not None:
-            tap.start_stream(video)
+            try:
+                tap.start_stream(video)
+            except Exception:  # the live view must never stop the recording
+                log.exception("camera %s: preview could not start", self.camera.id)
+                tap = None
         timeline = StreamTimeline(self.clock)
         last_dts: dict[int, float] = {}
         last_video = time.monotonic()
@@ -214,8 +218,12 @@ class CameraWorker(threading.Thread):
                 last_dts[index] = dts
                 is_video = packet.stream is video
                 if is_video and tap is not None:
-                    # Copied now: muxing takes the packet's data and leaves it empty.
-                    tap.feed(bytes(packet), pts, packet.is_keyframe)
+                    try:
+                        # Copied now: muxing takes the packet's data and leaves it empty.
+                        tap.feed(bytes(packet), pts, packet.is_keyframe)
+                    except Exception:
+                        log.exception("camera %s: preview stopped", self.camera.id)
+                        tap = None
                 writer.write(packet, pts, dts)
                 if is_video:
                     last_video = time.monotonic()
