@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.support.ports import free_port
-from vms_desktop.runtime import Runtime, build_runtime
-from vms_desktop.settings import load_settings
+from tests.support.service import start_service
+from vms_desktop.runtime import Runtime
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    base: Path = tmp_path_factory.mktemp("fuzz")
-    environ = {
-        "CAMERA_CAM01_URL": "demo://?width=320&height=240",
-        "LOCAL_STORAGE_PATH": str(base / "clips"),
-        "BUFFER_PATH": str(base / "buffer"),
-        "STATE_PATH": str(base / "state"),
-        "API_PORT": str(free_port()),
-        "API_TOKEN": "fuzz-token",
-        "PRE_EVENT_BUFFER_SECONDS": "1",
-        "POST_EVENT_BUFFER_SECONDS": "1",
-        "CLIP_DURATION_SECONDS": "2",
-    }
-    runtime = build_runtime(load_settings(env_files=[], environ=environ))
-    runtime.start()
+    runtime = start_service(
+        tmp_path_factory.mktemp("fuzz"),
+        CAMERA_CAM01_URL="demo://?width=320&height=240",
+        API_TOKEN="fuzz-token",
+    )
     yield runtime
     runtime.stop()
 

@@ -8,29 +8,23 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.service import start_service
 from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
-from vms_desktop.runtime import Runtime, build_runtime
-from vms_desktop.settings import load_settings
+from vms_desktop.runtime import Runtime
 from vms_desktop.storage.job_store import JobStore
 
 
 def _runtime(tmp_path: Path, **extra: str) -> Runtime:
-    settings = load_settings(
-        env_files=[],
-        environ=extra
-        | {
+    return start_service(
+        tmp_path,
+        with_api=False,
+        **{
             "CAMERA_CAM01_URL": "demo://?width=320&height=240",
-            "LOCAL_STORAGE_PATH": str(tmp_path / "clips"),
-            "BUFFER_PATH": str(tmp_path / "buffer"),
-            "STATE_PATH": str(tmp_path / "state"),
-            "PRE_EVENT_BUFFER_SECONDS": "1",
             "POST_EVENT_BUFFER_SECONDS": "3",
             "CLIP_DURATION_SECONDS": "4",
+            **extra,
         },
     )
-    runtime = build_runtime(settings)
-    runtime.start(with_api=False)
-    return runtime
 
 
 def _wait_status(runtime: Runtime, event_id: str, status: ClipStatus, timeout: float) -> ClipJob:

@@ -12,31 +12,25 @@ import pytest
 from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 
-from tests.support.ports import free_port
+from tests.support.service import start_service
 from vms_desktop.domain.clip import ClipStatus
 from vms_desktop.engine import framestamp
 from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.gui.bridge import EngineBridge
 from vms_desktop.gui.main_window import MainWindow
-from vms_desktop.runtime import Runtime, build_runtime
-from vms_desktop.settings import load_settings
+from vms_desktop.runtime import Runtime
 
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    environ = {
-        "CAMERA_CAM01_URL": "demo://?width=640&height=480",
-        "CAMERA_CAM02_URL": "demo://?width=640&height=360",
-        "LOCAL_STORAGE_PATH": str(tmp_path / "clips"),
-        "BUFFER_PATH": str(tmp_path / "buffer"),
-        "STATE_PATH": str(tmp_path / "state"),
-        "API_PORT": str(free_port()),
-        "PRE_EVENT_BUFFER_SECONDS": "2",
-        "POST_EVENT_BUFFER_SECONDS": "2",
-        "CLIP_DURATION_SECONDS": "4",
-    }
-    running = build_runtime(load_settings(env_files=[], environ=environ))
-    running.start()
+    running = start_service(
+        tmp_path,
+        CAMERA_CAM01_URL="demo://?width=640&height=480",
+        CAMERA_CAM02_URL="demo://?width=640&height=360",
+        PRE_EVENT_BUFFER_SECONDS="2",
+        POST_EVENT_BUFFER_SECONDS="2",
+        CLIP_DURATION_SECONDS="4",
+    )
     yield running
     running.stop()
 

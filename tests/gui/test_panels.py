@@ -11,11 +11,12 @@ from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
+from tests.support.service import start_service
 from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
 from vms_desktop.gui.event_feed import EventFeedModel, EventFeedPanel
 from vms_desktop.gui.settings_dialog import SettingsDialog
 from vms_desktop.gui.timeline import DashboardPanel, TimelinePlot, merged_spans
-from vms_desktop.runtime import Runtime, build_runtime
+from vms_desktop.runtime import Runtime
 from vms_desktop.settings import load_settings
 
 
@@ -64,18 +65,12 @@ def test_merged_spans_join_touching_segments() -> None:
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    environ = {
-        "CAMERA_CAM01_URL": "demo://?width=320&height=240",
-        "CAMERA_CAM02_URL": "demo://?width=320&height=240",
-        "LOCAL_STORAGE_PATH": str(tmp_path / "clips"),
-        "BUFFER_PATH": str(tmp_path / "buffer"),
-        "STATE_PATH": str(tmp_path / "state"),
-        "PRE_EVENT_BUFFER_SECONDS": "1",
-        "POST_EVENT_BUFFER_SECONDS": "1",
-        "CLIP_DURATION_SECONDS": "2",
-    }
-    running = build_runtime(load_settings(env_files=[], environ=environ))
-    running.start(with_api=False)
+    running = start_service(
+        tmp_path,
+        with_api=False,
+        CAMERA_CAM01_URL="demo://?width=320&height=240",
+        CAMERA_CAM02_URL="demo://?width=320&height=240",
+    )
     yield running
     running.stop()
 
