@@ -17,7 +17,7 @@ from vms_desktop.engine.av_logging import route_ffmpeg_logs
 from vms_desktop.engine.recorder import Recorder
 from vms_desktop.runtime import build_runtime, build_store
 from vms_desktop.settings import Settings, SettingsError, load_settings
-from vms_desktop.storage.base import StoreError
+from vms_desktop.storage.base import StoreError, stored_sha256
 
 log = logging.getLogger("vms_desktop")
 
@@ -49,8 +49,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run_verify(settings: Settings, event_ids: Sequence[str]) -> int:
     """Recompute stored clips' SHA-256 and compare with their metadata."""
-    import hashlib
-
     store = build_store(settings)
     metas = [store.get(event_id) for event_id in event_ids] if event_ids else list(store.iter_all())
     bad = 0
@@ -60,11 +58,7 @@ def run_verify(settings: Settings, event_ids: Sequence[str]) -> int:
             print(f"MISSING  {wanted}")
             bad += 1
             continue
-        digest = hashlib.sha256()
-        with store.open(meta.event_id) as stream:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
-        ok = digest.hexdigest() == meta.sha256
+        ok = stored_sha256(store, meta.event_id) == meta.sha256
         bad += not ok
         print(f"{'OK      ' if ok else 'CORRUPT '} {meta.event_id}  {meta.sha256}")
     print(f"{len(metas) - bad} of {len(metas)} clips verified")

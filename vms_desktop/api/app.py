@@ -331,4 +331,4 @@ async def _wait_for(service: ClipService, event_id: str, seconds: float) -> Any:
     return job
 
 
-__all__ = ["ApiOptions", "ClipNotFoundError", "create_app"]
+__all__ = ["ApiOptions", "create_app"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -186,8 +185,3 @@ class ErrorOut(BaseModel):
     """An error: ``detail`` says what was wrong."""
 
     detail: Any
-
-
-def iso_or_none(moment: datetime | None) -> str | None:
-    """ISO text of an optional moment."""
-    return iso(moment) if moment is not None else None

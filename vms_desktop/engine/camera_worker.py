@@ -118,6 +118,7 @@ class CameraWorker(threading.Thread):
         self.reconnect_max = reconnect_max
         self.auth_retry = auth_retry
         self.clock = clock
+        # Set from another thread when someone first watches; read once per video packet.
         self.preview_tap = preview_tap
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
@@ -188,13 +189,7 @@ class CameraWorker(threading.Thread):
         """Copy packets until the stream ends, stalls or fails; True if any video arrived."""
         video = source.video
         writer.start(video, source.audio)
-        tap = self.preview_tap
-        if tap is not None:
-            try:
-                tap.start_stream(video)
-            except Exception:  # the live view must never stop the recording
-                log.exception("camera %s: preview could not start", self.camera.id)
-                tap = None
+        attached: PreviewTap | None = None  # the tap this session's stream was announced to
         timeline = StreamTimeline(self.clock)
         last_dts: dict[int, float] = {}
         last_video = time.monotonic()
@@ -217,13 +212,17 @@ class CameraWorker(threading.Thread):
                     continue  # a repeated or reordered timestamp would stop the muxer
                 last_dts[index] = dts
                 is_video = packet.stream is video
+                tap = self.preview_tap
                 if is_video and tap is not None:
                     try:
+                        if tap is not attached:
+                            tap.start_stream(video)  # attached mid-session: waits for a keyframe
+                            attached = tap
                         # Copied now: muxing takes the packet's data and leaves it empty.
                         tap.feed(bytes(packet), pts, packet.is_keyframe)
-                    except Exception:
+                    except Exception:  # the live view must never stop the recording
                         log.exception("camera %s: preview stopped", self.camera.id)
-                        tap = None
+                        self.preview_tap = None
                 writer.write(packet, pts, dts)
                 if is_video:
                     last_video = time.monotonic()

@@ -11,7 +11,6 @@ closes. Slots with no footage become black and are reported as gaps. The file ap
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import logging
 import math
@@ -34,6 +33,7 @@ from vms_desktop.engine.segment_buffer import (
     SegmentStream,
     from_ts,
 )
+from vms_desktop.storage.base import sha256_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -548,11 +548,8 @@ def _publish(temp: Path, destination: Path) -> None:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_of(handle)
 
 
 def _iso(seconds: float) -> str:

@@ -18,7 +18,7 @@ from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event, GapSpa
 from vms_desktop.engine.clip_builder import ClipCancelled, ClipError, ClipSpec, NoFootageError
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock, to_datetime
 from vms_desktop.engine.recorder import Recorder, UnknownCameraError
-from vms_desktop.storage.base import ClipStore, ClipUrl, StoreError
+from vms_desktop.storage.base import ClipStore, ClipUrl, StoreError, stored_sha256
 from vms_desktop.storage.clip_index import ClipIndex, ClipPage
 from vms_desktop.storage.job_store import JobStore
 
@@ -106,7 +106,6 @@ class ClipService:
         self._lock = threading.RLock()
         self._live: dict[str, ClipJob] = {}  # unfinished jobs, freshest state
         self._cancels: dict[str, threading.Event] = {}
-        self._finished = threading.Condition(self._lock)
         self._listeners: list[JobListener] = []
         self._stop = threading.Event()
         self._maintainer = threading.Thread(
@@ -241,16 +240,10 @@ class ClipService:
 
     def verify(self, event_id: str) -> bool:
         """Recompute a stored clip's SHA-256 and compare it with its metadata."""
-        import hashlib
-
         meta = self.get(event_id)
         if meta is None:
             raise ClipNotFoundError(event_id)
-        digest = hashlib.sha256()
-        with contextlib.closing(self.store.open(event_id)) as stream:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest() == meta.sha256
+        return stored_sha256(self.store, event_id) == meta.sha256
 
     # ---- changes -------------------------------------------------------------------------
 
@@ -262,7 +255,6 @@ class ClipService:
                 cancel.set()
             live = self._live.pop(event_id, None)
             self._deleted.add(event_id)
-            self._finished.notify_all()
             had_job = self.jobs.delete(event_id) or live is not None
         removed = self.store.delete(event_id)
         indexed = self.index.delete(event_id)
@@ -298,19 +290,6 @@ class ClipService:
             log.info("cleanup removed %d clips older than %d days", len(deleted), days_old)
         self.jobs.forget_finished_before(cutoff)
         return deleted
-
-    def wait(self, event_id: str, timeout: float) -> ClipJob | None:
-        """Block until the job finishes or ``timeout`` passes; returns its latest state."""
-        deadline = time.monotonic() + timeout
-        with self._finished:
-            while True:
-                job = self._live.get(event_id)
-                if job is None:
-                    return self.jobs.get(event_id)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return job
-                self._finished.wait(remaining)
 
     def _drain_estimate(self) -> int:
         """Seconds until the queue has room: waiting jobs over workers times a build's time."""
@@ -458,7 +437,6 @@ class ClipService:
                 self._live[job.event.id] = job
             if persist:
                 self.jobs.save(job)
-            self._finished.notify_all()
         for listener in self._listeners:
             try:
                 listener(job)

@@ -34,11 +34,4 @@ def to_datetime(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def from_datetime(moment: datetime) -> float:
-    """Seconds since the epoch for an aware ``datetime`` (naive ones are refused)."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("timestamp has no time zone; give UTC, e.g. 2025-05-31T10:30:00Z")
-    return moment.timestamp()
-
-
 SYSTEM_CLOCK = WallClock()

@@ -72,7 +72,9 @@ class Recorder:
             )
             for camera_id in self.cameras
         }
-        self.previews = {camera_id: CameraPreview(camera_id) for camera_id in self.cameras}
+        # Made on first use, so a headless service never copies packets for a live view.
+        self.previews: dict[str, CameraPreview] = {}
+        self._previews_lock = threading.Lock()
         self.workers = {
             camera_id: CameraWorker(
                 camera,
@@ -82,7 +84,6 @@ class Recorder:
                 reconnect_max=options.reconnect_max,
                 auth_retry=options.auth_retry,
                 clock=clock,
-                preview_tap=self.previews[camera_id],
             )
             for camera_id, camera in self.cameras.items()
         }
@@ -104,7 +105,9 @@ class Recorder:
             worker.request_stop()
         for worker in self.workers.values():
             worker.stop(timeout)
-        for preview in self.previews.values():
+        with self._previews_lock:
+            previews = list(self.previews.values())
+        for preview in previews:
             preview.close()
         if self._maintainer.is_alive():
             self._maintainer.join(timeout)
@@ -143,11 +146,19 @@ class Recorder:
             raise UnknownCameraError(camera_id) from None
 
     def preview(self, camera_id: str) -> CameraPreview:
-        """The live preview of one camera (it decodes only while acquired)."""
-        try:
-            return self.previews[camera_id]
-        except KeyError:
-            raise UnknownCameraError(camera_id) from None
+        """The live preview of one camera (it decodes only while acquired).
+
+        The first call attaches it to the camera's worker; the first picture follows the
+        stream's next keyframe.
+        """
+        if camera_id not in self.workers:
+            raise UnknownCameraError(camera_id)
+        with self._previews_lock:
+            preview = self.previews.get(camera_id)
+            if preview is None:
+                preview = self.previews[camera_id] = CameraPreview(camera_id)
+                self.workers[camera_id].preview_tap = preview
+            return preview
 
     def build_clip(
         self,

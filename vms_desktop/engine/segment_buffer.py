@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -439,11 +438,6 @@ def _recover(path: Path) -> Segment | None:
     os.replace(path, final)
     log.info("recovered buffer segment %s after an unclean stop", final.name)
     return Segment(start=start, end=end, path=final, size=final.stat().st_size)
-
-
-def total_seconds(segments: Iterable[Segment]) -> float:
-    """Seconds of footage in ``segments``."""
-    return sum(s.duration for s in segments)
 
 
 @dataclass

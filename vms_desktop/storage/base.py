@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol
 
 from vms_desktop.domain.clip import ClipMeta
 
@@ -78,3 +79,20 @@ class ClipStore(Protocol):
     def health(self) -> StoreHealth:
         """Try the store cheaply and say whether it works."""
         ...
+
+
+def sha256_of(stream: IO[bytes], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of everything left in a binary stream (a file or a store's download)."""
+    digest = hashlib.sha256()
+    while data := stream.read(chunk):
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def stored_sha256(store: ClipStore, event_id: str) -> str:
+    """Hex SHA-256 of a stored clip's bytes, read back from the store."""
+    stream = store.open(event_id)
+    try:
+        return sha256_of(stream)
+    finally:
+        stream.close()
