@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -28,7 +28,7 @@ from vms_desktop.gui.event_feed import EventFeedPanel
 from vms_desktop.gui.library import ClipLibraryPanel
 from vms_desktop.gui.live_view import LiveGrid
 from vms_desktop.gui.player import ClipPlayer
-from vms_desktop.gui.resources import resource_path
+from vms_desktop.gui.resources import app_icon
 from vms_desktop.gui.timeline import DashboardPanel, TimelinePlot
 from vms_desktop.storage.local_store import LocalClipStore
 
@@ -56,7 +56,7 @@ class MainWindow(QMainWindow):
         self._open_settings = open_settings
         self.setObjectName("MainWindow")
         self.setWindowTitle("vms_desktop")
-        self.setWindowIcon(QIcon(str(resource_path("vms_desktop.svg"))))
+        self.setWindowIcon(app_icon())
         service = bridge.service
         recorder = bridge.recorder
 
@@ -271,10 +271,9 @@ class MainWindow(QMainWindow):
     def _on_about(self) -> None:
         box = QMessageBox(self)
         box.setWindowTitle("About vms_desktop")
-        box.setText(
-            f"<b>vms_desktop {__version__}</b><br>Open-source video management console.<br>"
-            "GPL-3.0-or-later. Bundles FFmpeg, x264 and Qt (see THIRD_PARTY_NOTICES)."
-        )
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(about_text())
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
         box.open()
 
     # ---- layout persistence ----------------------------------------------------------------
@@ -314,6 +313,25 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.tray.hide()
         super().closeEvent(event)
+
+
+def about_text() -> str:
+    """Version, the main components' versions and links to the licence files (rich text)."""
+    import av
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtCore import qVersion
+
+    from vms_desktop.resource_files import license_path, notices_path
+
+    return (
+        f"<p><b>vms_desktop {__version__}</b><br>Open-source video management console.</p>"
+        f"<p>Qt {qVersion()} (PySide6 {pyside_version}), PyAV {av.__version__}, "
+        f"FFmpeg {av.ffmpeg_version_info}</p>"
+        "<p>Licensed under the GNU General Public License, version 3 or later: "
+        f'<a href="{license_path().as_uri()}">LICENSE</a>. It ships FFmpeg, x264 and x265 (GPL), '
+        "Qt (LGPL-3.0) and other components listed in "
+        f'<a href="{notices_path().as_uri()}">THIRD_PARTY_NOTICES</a>.</p>'
+    )
 
 
 def default_env_path() -> Path:
