@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from vms_desktop.__version__ import __version__
@@ -15,6 +17,7 @@ from vms_desktop.api.server import ApiStartError
 from vms_desktop.domain.redaction import RedactingFilter
 from vms_desktop.engine.av_logging import route_ffmpeg_logs
 from vms_desktop.engine.recorder import Recorder
+from vms_desktop.resource_files import env_example_path, is_frozen
 from vms_desktop.runtime import build_runtime, build_store
 from vms_desktop.settings import Settings, SettingsError, load_settings
 from vms_desktop.storage.base import StoreError, stored_sha256
@@ -34,6 +37,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="run engine, storage and API without a window (for servers)",
     )
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="run the service on the demo camera, make and check a clip through the HTTP API, "
+        "open the console offscreen (not with --headless); exit 0 only if every check passed",
+    )
     parser.add_argument("--version", action="version", version=f"vms-desktop {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     verify = commands.add_parser(
@@ -43,6 +52,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     commands.add_parser(
         "apply-lifecycle",
         help="put an S3 bucket lifecycle rule that expires clips after RETENTION_DAYS",
+    )
+    commands.add_parser(
+        "config-example",
+        help="print .env.example: every setting with its default (redirect it into a .env)",
+    )
+    desktop = commands.add_parser(
+        "install-desktop-entry",
+        help="add the application to the desktop's menu (Linux: ~/.local/share/applications)",
+    )
+    desktop.add_argument(
+        "--remove", action="store_true", help="remove the menu entry and icons again"
     )
     return parser.parse_args(argv)
 
@@ -148,21 +168,24 @@ def run_console(settings: Settings) -> int:
     import asyncio
 
     import qasync
-    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     import vms_desktop.gui  # noqa: F401  (pins the Qt binding before qasync is imported)
     from vms_desktop.engine.thumbnails import ThumbnailMaker
     from vms_desktop.gui.bridge import EngineBridge
     from vms_desktop.gui.main_window import MainWindow, default_env_path
-    from vms_desktop.gui.resources import resource_path, stylesheet
+    from vms_desktop.gui.qt_logging import route_qt_messages
+    from vms_desktop.gui.resources import app_icon, stylesheet
     from vms_desktop.gui.settings_dialog import SettingsDialog
 
+    route_qt_messages()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("vms_desktop")
     app.setOrganizationName("vms_desktop")
-    app.setWindowIcon(QIcon(str(resource_path("vms_desktop.svg"))))
+    app.setWindowIcon(app_icon())
+    # Matches the desktop entry's StartupWMClass and Icon, so the menu entry and the window group.
+    app.setDesktopFileName("vms_desktop")
     app.setStyleSheet(stylesheet())
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
@@ -216,9 +239,44 @@ def run_console(settings: Settings) -> int:
     return 0
 
 
+def run_config_example() -> int:
+    """Print the documented example configuration."""
+    sys.stdout.write(env_example_path().read_text(encoding="utf-8"))
+    return 0
+
+
+def run_install_desktop_entry(remove: bool) -> int:
+    """Add (or remove) the menu entry and icons for this executable."""
+    from vms_desktop.desktop_entry import install_desktop_entry, uninstall_desktop_entry
+
+    if remove:
+        for path in uninstall_desktop_entry():
+            print(f"removed {path}")
+        return 0
+    if is_frozen():
+        executable = Path(sys.executable)
+    else:
+        found = shutil.which("vms-desktop")
+        if found is None:
+            print("vms-desktop: the vms-desktop command is not on PATH", file=sys.stderr)
+            return 2
+        executable = Path(found).resolve()
+    for path in install_desktop_entry(executable):
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vms-desktop`` and ``python -m vms_desktop``."""
     args = parse_args(argv)
+    if args.self_test:
+        from vms_desktop.self_test import run_self_test
+
+        return run_self_test(with_gui=not args.headless)
+    if args.command == "config-example":
+        return run_config_example()
+    if args.command == "install-desktop-entry":
+        return run_install_desktop_entry(args.remove)
     try:
         settings = load_settings()
     except SettingsError as exc:

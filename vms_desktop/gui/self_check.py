@@ -1,0 +1,82 @@
+"""The console's part of the self-test: open the main window offscreen, see it work, close it."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+from vms_desktop.engine.clip_service import ClipService
+from vms_desktop.engine.health import HealthMonitor
+from vms_desktop.engine.recorder import Recorder
+from vms_desktop.engine.thumbnails import ThumbnailMaker
+from vms_desktop.gui.bridge import EngineBridge
+from vms_desktop.gui.main_window import MainWindow
+from vms_desktop.gui.qt_logging import route_qt_messages
+from vms_desktop.gui.resources import stylesheet
+
+
+class ConsoleCheckError(RuntimeError):
+    """The console opened but did not do what it should."""
+
+
+def _wait_until(app: QApplication, condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def open_and_close_console(
+    recorder: Recorder,
+    service: ClipService,
+    health: HealthMonitor,
+    camera_id: str,
+    event_id: str,
+    timeout: float,
+) -> str:
+    """Show the main window, wait for a live picture and the clip in the library, then close."""
+    route_qt_messages()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setStyleSheet(stylesheet())
+    with tempfile.TemporaryDirectory(prefix="vms_desktop-console-") as scratch:
+        # A scratch layout file: the self-test must not change the operator's saved layout.
+        layout = QSettings(str(Path(scratch) / "console.ini"), QSettings.Format.IniFormat)
+        bridge = EngineBridge(recorder, service, health)
+        started = time.monotonic()
+        window = MainWindow(
+            bridge, settings_store=layout, thumbnails=ThumbnailMaker(Path(scratch) / "thumbnails")
+        )
+        try:
+            window.resize(1280, 800)
+            window.show()
+            tile = window.live.tile(camera_id)
+            if not _wait_until(app, lambda: tile.has_picture, timeout):
+                raise ConsoleCheckError(f"no live picture from {camera_id!r} after {timeout:.0f} s")
+            live_after = time.monotonic() - started
+            listed = ""
+            if event_id:
+                model = window.library.model
+                if not _wait_until(app, lambda: model.row_of(event_id) is not None, timeout):
+                    raise ConsoleCheckError(f"clip {event_id} is not in the clip library")
+                listed = ", the clip is in the library"
+            shot = window.grab()
+            if shot.isNull() or shot.width() < 640:
+                raise ConsoleCheckError("the window did not draw")
+            size = f"{shot.width()}x{shot.height()}"
+        finally:
+            window.close()
+            bridge.shutdown()
+            window.deleteLater()
+            app.processEvents()
+    platform = app.platformName()
+    return f"{platform} window {size}, {camera_id!r} live after {live_after:.1f} s{listed}, closed"
