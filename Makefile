@@ -8,13 +8,22 @@ BIN := $(VENV)/bin
 QT_PACKAGES := libegl1 libgl1 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 \
 	libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 \
 	libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxcb-xinerama0
+# PyInstaller reads binaries with binutils; the bundle's tests validate its desktop entry.
+BUNDLE_PACKAGES := binutils $(QT_PACKAGES)
 TEST_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad \
-	xvfb xauth imagemagick $(QT_PACKAGES)
+	xvfb xauth imagemagick desktop-file-utils $(BUNDLE_PACKAGES)
 RUN_PACKAGES := $(QT_PACKAGES)
 
+# The bundle is built in its own environment holding the runtime dependencies only, so nothing
+# from the development tools can leak into it.
+BUNDLE_VENV := .bundle-venv
+BUNDLE := dist/vms_desktop/vms-desktop
+BUNDLE_INPUTS := vms_desktop.spec pyproject.toml .env.example LICENSE THIRD_PARTY_NOTICES.md \
+	$(shell find vms_desktop resources -type f -not -name '*.pyc' -not -path '*/__pycache__/*')
+
 .PHONY: run headless test lint check bench screenshots clean system-test-packages \
-	system-run-packages
+	system-run-packages system-bundle-packages bundle bundle-self-test
 
 $(BIN)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +40,32 @@ system-run-packages:
 
 system-test-packages:
 	@scripts/install-system-packages.sh $(TEST_PACKAGES)
+
+system-bundle-packages:
+	@scripts/install-system-packages.sh $(BUNDLE_PACKAGES)
+
+$(BUNDLE_VENV)/.deps: pyproject.toml
+	rm -rf $(BUNDLE_VENV)
+	$(PYTHON) -m venv $(BUNDLE_VENV)
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	# Installing the project resolves its runtime dependencies; it is then removed again, so
+	# PyInstaller analyses the source tree.
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet . "pyinstaller>=6.10,<7"
+	$(BUNDLE_VENV)/bin/python -m pip uninstall --quiet --yes vms_desktop
+	rm -rf build/lib build/bdist.*
+	touch $@
+
+$(BUNDLE): $(BUNDLE_VENV)/.deps $(BUNDLE_INPUTS)
+	$(BUNDLE_VENV)/bin/python scripts/check_notices.py
+	$(BUNDLE_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build/pyinstaller vms_desktop.spec
+	touch $@
+
+bundle: system-bundle-packages $(BUNDLE)
+	@du -sh $(dir $(BUNDLE))
+
+bundle-self-test: bundle
+	cd / && $(abspath $(BUNDLE)) --self-test
 
 run: system-run-packages $(BIN)/.runtime
 	$(BIN)/python -m vms_desktop
@@ -56,4 +91,4 @@ screenshots: system-test-packages $(BIN)/.dev
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python scripts/screenshots.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
+	rm -rf $(VENV) $(BUNDLE_VENV) build dist .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
