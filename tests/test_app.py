@@ -173,3 +173,37 @@ def test_the_console_serves_the_api_on_the_qt_loop(tmp_path: Path) -> None:
     output = "".join(lines) + rest
     assert process.returncode == 0, output
     assert "Traceback" not in output
+
+
+def test_config_example_prints_the_documented_settings(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "vms_desktop", "config-example"],
+        cwd=tmp_path,
+        env=_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert result.stdout == (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+
+
+def test_install_desktop_entry_points_the_menu_at_the_command(tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    environ = _environment(tmp_path, XDG_DATA_HOME=str(tmp_path / "data"))
+    environ["PATH"] = f"{bin_dir}{os.pathsep}{environ.get('PATH', '')}"
+    command = [sys.executable, "-m", "vms_desktop", "install-desktop-entry"]
+    installed = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=60)
+    assert installed.returncode == 0, installed.stderr
+    entry = tmp_path / "data" / "applications" / "vms_desktop.desktop"
+    assert f"wrote {entry}" in installed.stdout
+    assert f"Exec={(bin_dir / 'vms-desktop').resolve()}" in entry.read_text()
+    assert (
+        tmp_path / "data" / "icons" / "hicolor" / "256x256" / "apps" / "vms_desktop.png"
+    ).exists()
+
+    removed = subprocess.run(
+        [*command, "--remove"], env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert removed.returncode == 0 and f"removed {entry}" in removed.stdout
+    assert not entry.exists()

@@ -42,6 +42,7 @@ CLIP_FPS = 15
 CLIP_SIZE = (640, 360)
 RECORDING_TIMEOUT = 30.0
 CLIP_TIMEOUT = 60.0
+GUI_CHECK = "GUI offscreen: open, live picture, close"
 LIVE_TIMEOUT = 20.0
 # The demo camera stamps each picture with the time it stands for; the picture shown at the
 # event's moment may be up to one frame early, plus the encoder's rounding.
@@ -80,32 +81,35 @@ class SelfTest:
         """Run every check, print the report; 0 only if every check passed."""
         self._print_header()
         workdir = Path(tempfile.mkdtemp(prefix="vms_desktop-self-test-"))
+        # Each check with the one it needs (None: runs regardless).
+        steps: list[tuple[str, Callable[[], str], str | None]] = [
+            ("resources", self.check_resources, None),
+            ("user configuration", self.check_user_configuration, None),
+            ("service start", lambda: self.start_service(workdir), None),
+            ("demo camera recording", self.wait_for_recording, "service start"),
+            ("HTTP API", self.check_api, "demo camera recording"),
+            ("clip generated via HTTP", self.generate_clip, "HTTP API"),
+            ("clip download and SHA-256", self.download_and_verify, "clip generated via HTTP"),
+            ("clip decodes as H.264 MP4", self.decode_clip, "clip download and SHA-256"),
+        ]
+        if self.with_gui:
+            steps.append((GUI_CHECK, self.check_gui, "demo camera recording"))
+        passed: set[str] = set()
         try:
-            self.check("resources", self.check_resources)
-            self.check("user configuration", self.check_user_configuration)
-            ready = self.check("service start", lambda: self.start_service(workdir))
-            recording = ready and self.check("demo camera recording", self.wait_for_recording)
-            served = recording and self.check("HTTP API", self.check_api)
-            made = served and self.check("clip generated via HTTP", self.generate_clip)
-            if made:
-                self.check("clip download and SHA-256", self.download_and_verify)
-                self.check("clip decodes as H.264 MP4", self.decode_clip)
-            else:
-                self.skip("clip download and SHA-256", "clip decodes as H.264 MP4")
-            if not self.with_gui:
-                self.results.append(CheckResult("GUI", None, "not checked (--headless)", 0.0))
-            elif recording:
-                self.check("GUI offscreen: open, live picture, close", self.check_gui)
-            else:
-                self.skip("GUI offscreen: open, live picture, close")
+            for name, action, needs in steps:
+                if needs is not None and needs not in passed:
+                    self.skip(name)
+                elif self.check(name, action):
+                    passed.add(name)
         finally:
             if self.runtime is not None:
                 self.check("service stop", self.stop_service)
             shutil.rmtree(workdir, ignore_errors=True)
-        counted = [r for r in self.results if r.name != "GUI"]
-        passed = sum(1 for r in counted if r.ok)
-        verdict = "PASSED" if passed == len(counted) else "FAILED"
-        self._print(f"self-test {verdict}: {passed} of {len(counted)} checks passed")
+        if not self.with_gui:
+            self._print("GUI not checked (--headless)")
+        good = sum(1 for r in self.results if r.ok)
+        verdict = "PASSED" if good == len(self.results) else "FAILED"
+        self._print(f"self-test {verdict}: {good} of {len(self.results)} checks passed")
         return 0 if verdict == "PASSED" else 1
 
     # ---- reporting -------------------------------------------------------------------------
@@ -128,11 +132,10 @@ class SelfTest:
         self._print(f"{'PASS' if ok else 'FAIL'}  {name} ({result.seconds:.1f} s): {detail}")
         return ok
 
-    def skip(self, *names: str) -> None:
-        """Record checks that could not run because one they need failed."""
-        for name in names:
-            self.results.append(CheckResult(name, None, "not run", 0.0))
-            self._print(f"SKIP  {name}: not run (an earlier check failed)")
+    def skip(self, name: str) -> None:
+        """Record a check that could not run because one it needs failed."""
+        self.results.append(CheckResult(name, None, "not run", 0.0))
+        self._print(f"SKIP  {name}: not run (a check it needs failed)")
 
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)

@@ -158,3 +158,27 @@ def test_status_bar_shows_api_storage_and_queue(window: MainWindow, runtime: Run
     assert "Storage local" in window.storage_label.text()
     assert "Disk free" in window.disk_label.text()
     assert window.queue_label.text() == "Upload queue 0"
+
+
+def test_about_box_shows_the_version_and_links_the_licences(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from vms_desktop.__version__ import __version__
+
+    window._on_about()
+    box = window.findChild(QMessageBox)
+    assert box is not None
+    qtbot.waitUntil(box.isVisible, timeout=5000)
+    text = box.text()
+    assert f"vms_desktop {__version__}" in text and "FFmpeg" in text and "Qt 6." in text
+    links = [part.split('"')[0] for part in text.split('href="')[1:]]
+    assert len(links) == 2
+    for link in links:
+        assert Path(url2pathname(urlsplit(link).path)).is_file(), link
+    assert not box.iconPixmap().isNull()
+    box.close()
