@@ -82,10 +82,11 @@ lint: $(BIN)/.dev
 test: system-test-packages $(BIN)/.dev lint
 	$(BIN)/python -m pytest
 
-bench: system-test-packages $(BIN)/.dev
+bench: system-test-packages $(BIN)/.dev bundle
 	PYTHONPATH=. $(BIN)/python bench/clip_build.py
 	PYTHONPATH=. $(BIN)/python bench/api.py
 	PYTHONPATH=. $(BIN)/python bench/gui_lag.py
+	PYTHONPATH=. $(BIN)/python bench/bundle.py
 
 screenshots: system-test-packages $(BIN)/.dev
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/python scripts/screenshots.py
