@@ -25,6 +25,20 @@ def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_app(
+    tmp_path: Path, *args: str, timeout: float = 60, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m vms_desktop ARGS`` in ``tmp_path`` as a user with nothing configured."""
+    return subprocess.run(
+        [sys.executable, "-m", "vms_desktop", *args],
+        cwd=tmp_path,
+        env=_environment(tmp_path, **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_headless_records_the_demo_camera_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "vms_desktop", "--headless"],
@@ -56,14 +70,7 @@ def test_a_bad_setting_stops_start_up_with_one_clear_message(tmp_path: Path) -> 
     (tmp_path / ".env").write_text(
         "CLIP_RESOLUTION=640\nCAMERA_CAM01_URL=rtsp://admin:hunter2secret@cam/stream\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "vms_desktop", "--headless"],
-        cwd=tmp_path,
-        env=_environment(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_app(tmp_path, "--headless")
     assert result.returncode == 2
     assert "CLIP_RESOLUTION" in result.stderr
     assert "Traceback" not in result.stderr and "hunter2secret" not in result.stderr
@@ -176,14 +183,7 @@ def test_the_console_serves_the_api_on_the_qt_loop(tmp_path: Path) -> None:
 
 
 def test_config_example_prints_the_documented_settings(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "vms_desktop", "config-example"],
-        cwd=tmp_path,
-        env=_environment(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_app(tmp_path, "config-example")
     assert result.returncode == 0
     assert result.stdout == (Path(__file__).resolve().parent.parent / ".env.example").read_text()
 

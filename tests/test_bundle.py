@@ -77,9 +77,7 @@ def run_frozen(
 
 
 def test_frozen_self_test_passes(bundle: Path, tmp_path: Path) -> None:
-    started = time.monotonic()
     result = run_frozen("--self-test", cwd=tmp_path, environ=user_environment(tmp_path))
-    elapsed = time.monotonic() - started
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "self-test PASSED: 10 of 10 checks passed" in result.stdout
@@ -93,7 +91,6 @@ def test_frozen_self_test_passes(bundle: Path, tmp_path: Path) -> None:
     ):
         assert re.search(rf"^PASS  {re.escape(check)} ", result.stdout, re.M), check
     assert "Traceback" not in result.stderr
-    assert elapsed < 120
 
 
 def test_frozen_self_test_fails_when_a_check_fails(bundle: Path, tmp_path: Path) -> None:

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.test_app import _environment
+from tests.test_app import run_app
 from vms_desktop import self_test
 from vms_desktop.self_test import SelfTest
 
 
 def test_self_test_passes_and_reports_every_check(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "vms_desktop", "--self-test"],
-        cwd=tmp_path,
-        env=_environment(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = run_app(tmp_path, "--self-test", timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("vms-desktop ") and "(source: " in lines[0]
@@ -36,14 +27,7 @@ def test_self_test_passes_and_reports_every_check(tmp_path: Path) -> None:
 
 
 def test_headless_self_test_leaves_the_gui_out(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "vms_desktop", "--self-test", "--headless"],
-        cwd=tmp_path,
-        env=_environment(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = run_app(tmp_path, "--self-test", "--headless", timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "GUI offscreen" not in result.stdout
     assert result.stdout.splitlines()[-1] == "self-test PASSED: 9 of 9 checks passed"
