@@ -59,6 +59,7 @@ $(BUNDLE): $(BUNDLE_VENV)/.deps $(BUNDLE_INPUTS)
 	$(BUNDLE_VENV)/bin/python scripts/check_notices.py
 	$(BUNDLE_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
 		--distpath dist --workpath build/pyinstaller vms_desktop.spec
+	$(BUNDLE_VENV)/bin/python scripts/check_notices.py --bundle $(dir $@)
 	touch $@
 
 bundle: system-bundle-packages $(BUNDLE)

@@ -52,6 +52,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=REPO_ROOT / "pyproject.toml",
         help="the project file whose [project] dependencies are checked (default: %(default)s)",
     )
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        help="also require every library a built bundle copied from the system (the files at "
+        "the top of its _internal folder) to be mentioned",
+    )
     return parser.parse_args(argv)
 
 
@@ -140,6 +146,19 @@ def native_libraries() -> dict[str, list[str]]:
     return found
 
 
+def bundle_libraries(bundle: Path) -> list[str]:
+    """Shared libraries PyInstaller copied to the top of a bundle's ``_internal`` folder.
+
+    Links are left out: they point at libraries inside the wheels' own folders.
+    """
+    internal = bundle / "_internal"
+    return sorted(
+        entry.name
+        for entry in internal.iterdir()
+        if entry.is_file() and not entry.is_symlink() and _SHARED_SUFFIX.search(entry.name)
+    )
+
+
 def mentions(text: str, stem: str) -> bool:
     """Whether ``stem`` occurs in ``text`` as a whole name (``libxcb`` is not ``libxcb-shm``)."""
     pattern = rf"(?<![\w-]){re.escape(stem)}(?![\w-])"
@@ -173,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing_dists = [name for key, name in sorted(closure.names.items()) if key not in headings]
 
     libraries = native_libraries()
+    if args.bundle is not None:
+        libraries["bundle"] = bundle_libraries(args.bundle)
     stems = sorted({library_stem(name) for names in libraries.values() for name in names})
     missing_libs = [stem for stem in stems if not mentions(text, stem)]
 

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,6 +157,16 @@ def test_bundle_holds_what_it_needs_and_nothing_qt_it_does_not(bundle: Path) -> 
     assert {"platforms", "xcbglintegrations", "imageformats"} <= plugins
     assert not plugins & {"sqldrivers", "qmltooling", "multimedia", "tls", "designer"}
     assert not (internal / "PySide6" / "Qt" / "translations").exists()
+
+
+def test_notices_name_every_library_the_bundle_copied(bundle: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_notices.py"), "--bundle", str(BUNDLE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_every_library_in_the_bundle_finds_its_dependencies(bundle: Path) -> None:

@@ -104,6 +104,19 @@ def test_an_unmentioned_native_library_fails(tmp_path: Path) -> None:
     assert "libx265" not in result.stderr
 
 
+def test_a_library_a_bundle_copied_from_the_system_must_be_named(tmp_path: Path) -> None:
+    internal = tmp_path / "bundle" / "_internal"
+    internal.mkdir(parents=True)
+    (internal / "libsqlite3.so.0").write_bytes(b"")  # named in the notices
+    (internal / "libexotic.so.3").write_bytes(b"")
+    (internal / "libQt6Core.so.6").symlink_to(internal / "libsqlite3.so.0")  # links are skipped
+
+    result = run_check("--bundle", str(tmp_path / "bundle"))
+
+    assert result.returncode == 1, result.stdout
+    assert "native libraries not mentioned: libexotic" in result.stderr
+
+
 def test_requirements_are_followed_transitively(tmp_path: Path) -> None:
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text('[project]\nname = "probe"\ndependencies = ["pytest"]\n', encoding="utf-8")
