@@ -376,8 +376,7 @@ class ClipPlayer(QWidget):
         self.status_label = QLabel("No clip")
         self.status_label.setWordWrap(True)
 
-        # Keys belong to the player as a whole: a focused button would eat the space bar.
-        for widget in (
+        self._controls: tuple[QWidget, ...] = (
             self.seek_bar,
             self.first_button,
             self.back_button,
@@ -386,7 +385,9 @@ class ClipPlayer(QWidget):
             self.last_button,
             self.speed_box,
             self.snapshot_button,
-        ):
+        )
+        # Keys belong to the player as a whole: a focused button would eat the space bar.
+        for widget in self._controls:
             widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
         controls = QHBoxLayout()
@@ -725,16 +726,7 @@ class ClipPlayer(QWidget):
         self.status_label.setText(status)
 
     def _set_controls_enabled(self, enabled: bool) -> None:
-        for widget in (
-            self.seek_bar,
-            self.first_button,
-            self.back_button,
-            self.play_button,
-            self.forward_button,
-            self.last_button,
-            self.speed_box,
-            self.snapshot_button,
-        ):
+        for widget in self._controls:
             widget.setEnabled(enabled)
 
     def _event_index(self, info: _ClipInfo) -> int | None:
