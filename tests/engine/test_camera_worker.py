@@ -15,6 +15,7 @@ from tests.support.clipcheck import decode_clip, ffprobe
 from tests.support.media import stamp_of
 from tests.support.ports import free_port
 from tests.support.rtsp_camera import RtspCamera
+from tests.support.waiting import wait_until
 from vms_desktop.domain.camera import CameraConfig, CameraState
 from vms_desktop.engine.camera_worker import CameraWorker, StreamTimeline, backoff_delay
 from vms_desktop.engine.clip_builder import ClipBuilder, ClipSpec
@@ -27,14 +28,6 @@ FRAME_MS = 1000 / 15
 # Capture-to-buffer delay allowed on loopback: FFmpeg's RTSP client holds a picture until the next
 # one starts (one frame at 15 fps) plus encoding and scheduling.
 TRANSPORT_MS = 150
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -92,8 +85,8 @@ def test_rtsp_camera_is_recorded_and_clips_come_out_for_past_and_future_events(
     rtsp_camera: RtspCamera, make_worker: Callable[..., CameraWorker], tmp_path: Path
 ) -> None:
     worker = make_worker(rtsp_camera.url)
-    wait_for(lambda: worker.status.state is CameraState.RECORDING, 20, "recording")
-    wait_for(lambda: buffered_seconds(worker) > 6.5, 20, "6 s of footage")
+    wait_until(lambda: worker.status.state is CameraState.RECORDING, 20, "recording")
+    wait_until(lambda: buffered_seconds(worker) > 6.5, 20, "6 s of footage")
     status = worker.status
     assert (status.width, status.height, status.codec) == (640, 480, "h264")
     assert rtsp_camera.password not in repr(status)
@@ -128,10 +121,10 @@ def test_a_dropped_camera_is_recorded_again_and_the_gap_is_reported(
     rtsp_camera: RtspCamera, make_worker: Callable[..., CameraWorker], tmp_path: Path
 ) -> None:
     worker = make_worker(rtsp_camera.url)
-    wait_for(lambda: buffered_seconds(worker) > 3, 20, "footage")
+    wait_until(lambda: buffered_seconds(worker) > 3, 20, "footage")
     rtsp_camera.stop()
     down_at = time.time()
-    wait_for(
+    wait_until(
         lambda: worker.status.state in (CameraState.RECONNECTING, CameraState.OFFLINE),
         15,
         "the drop to be noticed",
@@ -139,11 +132,11 @@ def test_a_dropped_camera_is_recorded_again_and_the_gap_is_reported(
     time.sleep(3)
     rtsp_camera.start()
     up_at = time.time()
-    wait_for(lambda: worker.status.state is CameraState.RECORDING, 20, "recording again")
+    wait_until(lambda: worker.status.state is CameraState.RECORDING, 20, "recording again")
     assert time.time() - up_at < 10  # resumes within seconds
     assert worker.status.reconnects == 1
     recorded_again = worker.buffer.newest
-    wait_for(lambda: (worker.buffer.newest or 0) > (recorded_again or 0) + 3, 20, "new footage")
+    wait_until(lambda: (worker.buffer.newest or 0) > (recorded_again or 0) + 3, 20, "new footage")
 
     segments = worker.buffer.segments()
     holes = worker.buffer.gaps(segments[0].start, segments[-1].end)
@@ -172,7 +165,7 @@ def test_a_wrong_password_is_auth_failed_and_never_shown(
     caplog.set_level(logging.DEBUG)
     with route_ffmpeg_logs("DEBUG", secrets=lambda: [wrong]):
         worker = make_worker(url)
-        wait_for(lambda: worker.status.state is CameraState.AUTH_FAILED, 20, "auth_failed")
+        wait_until(lambda: worker.status.state is CameraState.AUTH_FAILED, 20, "auth_failed")
         time.sleep(0.5)
     status = worker.status
     assert "401" in status.reason or "credentials" in status.reason
@@ -185,21 +178,21 @@ def test_a_frozen_stream_is_detected_and_recording_resumes(
     rtsp_camera: RtspCamera, make_worker: Callable[..., CameraWorker]
 ) -> None:
     worker = make_worker(rtsp_camera.url, read_timeout=2)
-    wait_for(lambda: buffered_seconds(worker) > 2, 20, "footage")
+    wait_until(lambda: buffered_seconds(worker) > 2, 20, "footage")
     rtsp_camera.freeze()  # TCP stays open, no data flows
     try:
-        wait_for(lambda: worker.status.state is not CameraState.RECORDING, 15, "the stall")
+        wait_until(lambda: worker.status.state is not CameraState.RECORDING, 15, "the stall")
         assert "no data" in worker.status.reason or worker.status.reason
     finally:
         rtsp_camera.thaw()
-    wait_for(lambda: worker.status.state is CameraState.RECORDING, 30, "recording again")
+    wait_until(lambda: worker.status.state is CameraState.RECORDING, 30, "recording again")
 
 
 def test_a_camera_down_at_start_up_is_offline_with_a_reason(
     make_worker: Callable[..., CameraWorker],
 ) -> None:
     worker = make_worker(f"rtsp://admin:pw12345@127.0.0.1:{free_port()}/stream")
-    wait_for(lambda: worker.status.state is CameraState.OFFLINE, 15, "offline")
+    wait_until(lambda: worker.status.state is CameraState.OFFLINE, 15, "offline")
     assert worker.status.reason and "pw12345" not in worker.status.reason
     assert not worker.buffer.segments()
 
@@ -208,7 +201,7 @@ def test_the_demo_camera_records_and_clips_show_the_event_moment(
     make_worker: Callable[..., CameraWorker], tmp_path: Path
 ) -> None:
     worker = make_worker("demo://?width=640&height=360&fps=15")
-    wait_for(lambda: buffered_seconds(worker) > 3, 20, "demo footage")
+    wait_until(lambda: buffered_seconds(worker) > 3, 20, "demo footage")
     future = time.time() + 0.5
     result = ClipBuilder(worker.buffer).build(future, SPEC, tmp_path / "demo.mp4")
     assert time.time() - (future + SPEC.post_seconds) < 1.0

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.support.media import make_camera_file
+from tests.support.waiting import wait_until
 from vms_desktop.domain.camera import CameraConfig
 from vms_desktop.engine import framestamp
 from vms_desktop.engine.camera_worker import CameraWorker
@@ -22,14 +23,6 @@ from vms_desktop.engine.preview import CameraPreview, FrameSlot, PreviewPicture,
 from vms_desktop.engine.segment_buffer import SegmentBuffer
 
 DEMO_URL = "demo://?width=640&height=360&fps=15"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def stamp_ms(picture: PreviewPicture) -> int | None:
@@ -103,7 +96,7 @@ def test_fit_size_keeps_the_aspect_ratio() -> None:
 
 def test_unwatched_camera_is_not_decoded(demo_camera: tuple[CameraWorker, CameraPreview]) -> None:
     worker, preview = demo_camera
-    wait_for(lambda: worker.status.fps > 0, 15, "the demo camera to record")
+    wait_until(lambda: worker.status.fps > 0, 15, "the demo camera to record")
     time.sleep(1.0)
     assert preview.latest() is None
     assert not preview.decoding and not preview_threads("cam01")
@@ -114,11 +107,11 @@ def test_preview_is_live_at_the_asked_rate_and_size(
     demo_camera: tuple[CameraWorker, CameraPreview],
 ) -> None:
     worker, preview = demo_camera
-    wait_for(lambda: worker.status.fps > 0, 15, "the demo camera to record")
+    wait_until(lambda: worker.status.fps > 0, 15, "the demo camera to record")
 
     lease = preview.acquire(400, 400, fps=10)
     # The packets since the last keyframe are kept, so the first picture needs no keyframe wait.
-    wait_for(lambda: preview.latest() is not None, 1.0, "the first picture")
+    wait_until(lambda: preview.latest() is not None, 1.0, "the first picture")
     picture = preview.latest()
     assert picture is not None
     assert picture.image.shape == (225, 400, 3)  # 16:9 inside the 400x400 box
@@ -126,7 +119,7 @@ def test_preview_is_live_at_the_asked_rate_and_size(
 
     # At full size the burned-in stamp is readable: the picture shows the camera's "now".
     lease.update(640, 360)
-    wait_for(
+    wait_until(
         lambda: (p := preview.latest()) is not None and p.image.shape == (360, 640, 3),
         2,
         "full-size pictures",
@@ -152,7 +145,7 @@ def test_preview_is_live_at_the_asked_rate_and_size(
     assert most_pending <= 3, "a decoder keeping up never has a backlog"
 
     lease.release()
-    wait_for(lambda: not preview.decoding, 2, "decoding to stop")
+    wait_until(lambda: not preview.decoding, 2, "decoding to stop")
     assert not preview_threads("cam01")
     stopped_at = preview.slot.sequence
     time.sleep(1.0)
@@ -165,24 +158,24 @@ def test_several_viewers_share_one_decoder(
     demo_camera: tuple[CameraWorker, CameraPreview],
 ) -> None:
     worker, preview = demo_camera
-    wait_for(lambda: worker.status.fps > 0, 15, "the demo camera to record")
+    wait_until(lambda: worker.status.fps > 0, 15, "the demo camera to record")
     small = preview.acquire(160, 90, fps=5)
     big = preview.acquire(320, 180, fps=10)
-    wait_for(
+    wait_until(
         lambda: (p := preview.latest()) is not None and p.image.shape == (180, 320, 3),
         2,
         "pictures for the biggest viewer",
     )
     assert len(preview_threads("cam01")) == 1
     big.release()
-    wait_for(
+    wait_until(
         lambda: (p := preview.latest()) is not None and p.image.shape == (90, 160, 3),
         2,
         "pictures for the remaining viewer",
     )
     assert preview.decoding and small.active and not big.active
     preview.release()  # without a lease: the newest one
-    wait_for(lambda: not preview.decoding, 2, "decoding to stop")
+    wait_until(lambda: not preview.decoding, 2, "decoding to stop")
 
 
 def test_hand_off_stays_bounded_when_the_decoder_falls_behind(camera_file: Path) -> None:
@@ -206,7 +199,7 @@ def test_hand_off_stays_bounded_when_the_decoder_falls_behind(camera_file: Path)
         assert count == 34 * 15
         assert most_pending <= 45
         assert preview.dropped > 0, "falling behind must drop packets, not queue them"
-        wait_for(lambda: preview.pending == 0, 5, "the decoder to drain")
+        wait_until(lambda: preview.pending == 0, 5, "the decoder to drain")
         time.sleep(0.3)
         picture = preview.latest()
         assert picture is not None
@@ -225,7 +218,7 @@ def test_unwatched_hand_off_keeps_at_most_one_gop(camera_file: Path) -> None:
     # A viewer gets the newest GOP at once, without waiting for the camera's next keyframe.
     preview.acquire(320, 240, fps=10)
     try:
-        wait_for(lambda: preview.latest() is not None, 2, "a picture from the kept GOP")
+        wait_until(lambda: preview.latest() is not None, 2, "a picture from the kept GOP")
         picture = preview.latest()
         assert picture is not None and picture.when > 1_700_000_000.0 + 31.9
     finally:
@@ -258,18 +251,18 @@ def test_codec_and_size_change_after_a_reconnect(tmp_path: Path, camera_file: Pa
     preview.acquire(480, 480, fps=15)
     try:
         feed_file(preview, camera_file, start=1000.0, pace=0.005, limit=45)
-        wait_for(lambda: (p := preview.latest()) is not None and p.when > 1002.0, 3, "4:3")
+        wait_until(lambda: (p := preview.latest()) is not None and p.when > 1002.0, 3, "4:3")
         picture = preview.latest()
         assert picture is not None and picture.image.shape == (360, 480, 3)
 
         feed_file(preview, wide, start=2000.0, pace=0.005)  # the camera came back at 720p
-        wait_for(lambda: (p := preview.latest()) is not None and p.when > 2002.0, 3, "16:9")
+        wait_until(lambda: (p := preview.latest()) is not None and p.when > 2002.0, 3, "16:9")
         picture = preview.latest()
         assert picture is not None and picture.image.shape == (270, 480, 3)
         assert stamp_ms(picture) is not None
 
         feed_file(preview, other_codec, start=3000.0, pace=0.005)  # ... and with another codec
-        wait_for(lambda: (p := preview.latest()) is not None and p.when > 3001.5, 3, "MPEG-4")
+        wait_until(lambda: (p := preview.latest()) is not None and p.when > 3001.5, 3, "MPEG-4")
         picture = preview.latest()
         assert picture is not None and picture.image.shape == (360, 480, 3)
         assert preview.stream is not None and preview.stream.codec == "mpeg4"

@@ -17,6 +17,7 @@ import pytest
 
 from tests.storage.test_s3_store import clip_meta
 from tests.support.seaweedfs import SeaweedServer
+from tests.support.waiting import wait_until
 from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.storage.base import (
     ClipExistsError,
@@ -29,14 +30,6 @@ from vms_desktop.storage.outbox import UploadOutbox
 from vms_desktop.storage.s3_store import S3ClipStore
 
 WAIT = 20.0
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.01)
 
 
 class FakeStore:
@@ -241,11 +234,11 @@ def test_uploads_oldest_first_then_empties(
         metas.append(meta)
         time.sleep(0.01)  # distinct commit times
     outbox.start()
-    wait_for(lambda: len(recorder.uploaded) == 3)
+    wait_until(lambda: len(recorder.uploaded) == 3)
     assert store.attempts == ["event-3", "event-1", "event-2"]
     assert recorder.uploaded == metas
     assert outbox.depth == 0
-    wait_for(lambda: files(outbox_dir) == [])
+    wait_until(lambda: files(outbox_dir) == [])
 
 
 def test_transient_errors_are_retried_until_success(
@@ -257,7 +250,7 @@ def test_transient_errors_are_retried_until_success(
     outbox.start()
     meta, path = make_clip("event-t")
     outbox.submit(meta, path)
-    wait_for(lambda: recorder.uploaded == [meta])
+    wait_until(lambda: recorder.uploaded == [meta])
     assert store.attempts == ["event-t"] * 5
     assert recorder.failed == []
     assert outbox.last_error is None
@@ -273,15 +266,15 @@ def test_backoff_grows_and_a_submit_cuts_it_short(
     outbox.start()
     first, first_path = make_clip("event-w")
     outbox.submit(first, first_path)
-    wait_for(lambda: len(store.attempts) == 1)
+    wait_until(lambda: len(store.attempts) == 1)
     time.sleep(0.3)
     assert len(store.attempts) == 1  # backing off (15-30 s)
     assert outbox.last_error == "S3 is unreachable"
     second, second_path = make_clip("event-z")
     outbox.submit(second, second_path)  # wakes the worker: it tries again at once
-    wait_for(lambda: len(store.attempts) == 2)
+    wait_until(lambda: len(store.attempts) == 2)
     outbox.wake()
-    wait_for(lambda: len(recorder.uploaded) == 2)
+    wait_until(lambda: len(recorder.uploaded) == 2)
     assert recorder.uploaded == [first, second]
 
 
@@ -296,7 +289,7 @@ def test_a_clip_taken_by_other_bytes_is_set_aside(
     outbox.submit(taken, taken_path)
     outbox.submit(fine, fine_path)
     outbox.start()
-    wait_for(lambda: len(recorder.uploaded) == 1)
+    wait_until(lambda: len(recorder.uploaded) == 1)
     assert recorder.uploaded == [fine]
     assert [(meta, message) for meta, message in recorder.failed] == [(taken, "taken")]
     assert outbox.failed() == [taken]
@@ -328,14 +321,14 @@ def test_refused_credentials_are_retried_slowly_not_failed(
     outbox.submit(other, other_path)
     outbox.start()
     # The refused clip moves behind the others instead of holding them up.
-    wait_for(lambda: recorder.uploaded == [other])
-    wait_for(lambda: store.attempts.count("event-k") >= 3)
+    wait_until(lambda: recorder.uploaded == [other])
+    wait_until(lambda: store.attempts.count("event-k") >= 3)
     assert recorder.failed == []
     assert outbox.pending() == [blocked]
     assert outbox.last_error == "S3 refused the credentials"
     del store.always["event-k"]  # an operator fixed the keys
     outbox.wake()
-    wait_for(lambda: len(recorder.uploaded) == 2)
+    wait_until(lambda: len(recorder.uploaded) == 2)
     assert outbox.last_error is None
 
 
@@ -349,7 +342,7 @@ def test_a_tampered_clip_is_set_aside_without_an_upload(
     clip = outbox_dir / "event-m.mp4"
     clip.write_bytes(bytes(b ^ 1 for b in clip.read_bytes()))  # same size, flipped bits
     outbox.start()
-    wait_for(lambda: len(recorder.failed) == 1)
+    wait_until(lambda: len(recorder.failed) == 1)
     assert recorder.failed[0][0] == meta
     assert "SHA-256" in recorder.failed[0][1]
     assert store.attempts == []
@@ -371,7 +364,7 @@ def test_a_failing_callback_does_not_stop_the_uploads(
     try:
         for event_id in ("event-1", "event-2"):
             outbox.submit(*make_clip(event_id))
-        wait_for(lambda: len(uploaded) == 2)
+        wait_until(lambda: len(uploaded) == 2)
         assert outbox.running
     finally:
         outbox.stop(timeout=10)
@@ -399,7 +392,7 @@ def test_start_recovers_committed_entries_and_drops_half_made_ones(
     second = make_outbox(store)
     second.start()
     assert second.pending() == [meta]
-    wait_for(lambda: "event-ok" in store.attempts)
+    wait_until(lambda: "event-ok" in store.attempts)
     assert files(outbox_dir) == [
         "event-bad.json.failed",
         "event-bad.mp4",
@@ -441,7 +434,7 @@ def test_a_clip_submitted_during_an_outage_arrives_once_after_restarts(
     outbox.start()
     meta, path = make_clip("event-outage", size=200_000)
     outbox.submit(meta, path)
-    wait_for(lambda: outbox.last_error is not None)
+    wait_until(lambda: outbox.last_error is not None)
     assert "unreachable" in str(outbox.last_error)
     assert outbox.pending() == [meta]
     outbox.stop()
@@ -455,7 +448,7 @@ def test_a_clip_submitted_during_an_outage_arrives_once_after_restarts(
 
     server.start()
     restarted.wake()
-    wait_for(lambda: restarted.depth == 0)
+    wait_until(lambda: restarted.depth == 0)
     time.sleep(0.6)  # a duplicate upload or callback would show up by now
     assert recorder.uploaded == [meta]
     assert recorder.failed == []
@@ -497,7 +490,7 @@ def test_a_lost_answer_does_not_duplicate_the_upload(
     outbox.start()
     meta, path = make_clip("event-lost")
     outbox.submit(meta, path)
-    wait_for(lambda: recorder.uploaded == [meta])
+    wait_until(lambda: recorder.uploaded == [meta])
     assert store.calls == 2
     listed = seaweedfs.client().list_objects_v2(Bucket=s3_bucket)
     assert [item["Key"] for item in listed.get("Contents", [])] == ["clips/event-lost.mp4"]
