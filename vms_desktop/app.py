@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import faulthandler
 import logging
 import shutil
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from vms_desktop.__version__ import __version__
-from vms_desktop.api.server import ApiStartError
+from vms_desktop.api.server import ApiServer, ApiStartError
 from vms_desktop.domain.redaction import RedactingFilter
-from vms_desktop.engine.av_logging import route_ffmpeg_logs
+from vms_desktop.engine.av_logging import FfmpegLogRelay
 from vms_desktop.engine.recorder import Recorder
+from vms_desktop.loop_watchdog import LoopWatchdog
 from vms_desktop.resource_files import env_example_path, is_frozen
-from vms_desktop.runtime import build_runtime, build_store
+from vms_desktop.runtime import Runtime, build_runtime, build_store
 from vms_desktop.settings import Settings, SettingsError, load_settings
 from vms_desktop.storage.base import StoreError, stored_sha256
 
@@ -97,14 +99,25 @@ def run_apply_lifecycle(settings: Settings) -> int:
     return 0
 
 
-def configure_logging(settings: Settings) -> None:
-    """Log to stderr at LOG_LEVEL, with every secret the settings know of redacted."""
-    handler = logging.StreamHandler()
+def configure_logging(settings: Settings) -> FfmpegLogRelay:
+    """Log to stderr at LOG_LEVEL with every secret the settings know of redacted, FFmpeg's
+    messages included (relayed from its own threads without calling into Python there).
+
+    Also arms Python's fault handler: a crash, or ``kill -USR1``, writes every thread's stack.
+    Stop the returned relay when the process is done.
+    """
+    relay = FfmpegLogRelay(settings.log_level, settings.secret_values)
+    relay.start()
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(settings.secret_values))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+    return relay
 
 
 def report(recorder: Recorder) -> None:
@@ -128,45 +141,64 @@ def run_headless(settings: Settings) -> int:
     cameras = settings.active_cameras
     if not cameras:
         log.warning("no camera configured and DEMO_CAMERA=off: nothing to record")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("stopping (%s)", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     for name, value in settings.describe():
         log.debug("%s=%s", name, value)
-    with route_ffmpeg_logs("ERROR", settings.secret_values):
-        runtime = build_runtime(settings)
-        try:
-            runtime.start()
-        except ApiStartError as exc:
-            log.error("%s", exc)
-            runtime.stop()
-            return 1
-        names = ", ".join(f"{c.id} ({c.display_url})" for c in cameras)
-        log.info("recording %d camera(s) into %s: %s", len(cameras), settings.buffer_path, names)
-        storage = runtime.health.storage
-        log.info(
-            "clips go to %s storage (%s); API on %s",
-            storage.backend,
-            "reachable" if storage.reachable else f"unreachable: {storage.detail}",
-            runtime.api.base_url if runtime.api else "-",
-        )
-        while not stop.wait(STATUS_INTERVAL):
-            report(runtime.recorder)
+    runtime = build_runtime(settings)
+    runtime.start(with_api=False)
+    try:
+        server = runtime.make_api_server()
+    except ApiStartError as exc:
+        log.error("%s", exc)
+        runtime.stop()
+        return 1
+    names = ", ".join(f"{c.id} ({c.display_url})" for c in cameras)
+    log.info("recording %d camera(s) into %s: %s", len(cameras), settings.buffer_path, names)
+    storage = runtime.health.storage
+    log.info(
+        "clips go to %s storage (%s); API on %s",
+        storage.backend,
+        "reachable" if storage.reachable else f"unreachable: {storage.detail}",
+        server.base_url,
+    )
+    watchdog = LoopWatchdog()
+    try:
+        asyncio.run(_serve_headless(runtime, server, watchdog))
+    finally:
         runtime.stop()
     report(runtime.recorder)
+    log.info("%s", watchdog.stats().describe())
     log.info("stopped")
     return 0
 
 
+async def _serve_headless(runtime: Runtime, server: ApiServer, watchdog: LoopWatchdog) -> None:
+    """The API, the loop watchdog and the periodic status report on one loop, until a signal."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        log.info("stopping (%s)", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    watchdog.start(loop)
+    serving = loop.create_task(server.serve(), name="api")
+    try:
+        while not stop.is_set() and not serving.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STATUS_INTERVAL)
+            if not stop.is_set():
+                # Off the loop: a camera's buffer status walks its segment list.
+                await asyncio.to_thread(report, runtime.recorder)
+    finally:
+        server.stop()
+        await serving
+        watchdog.stop()
+
+
 def run_console(settings: Settings) -> int:
     """The operator console: engine and API inside the Qt application, on one event loop."""
-    import asyncio
-
     import qasync
     from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -203,7 +235,10 @@ def run_console(settings: Settings) -> int:
         dialog.finished.connect(on_finished)
         dialog.open()
 
-    with route_ffmpeg_logs("ERROR", settings.secret_values), loop:
+    watchdog = LoopWatchdog()
+    with loop:
+        # The Qt GUI thread is this loop's thread: one watchdog covers both.
+        watchdog.start(loop)
         runtime.start(with_api=False)
         try:
             server = runtime.make_api_server()
@@ -233,8 +268,10 @@ def run_console(settings: Settings) -> int:
             server.stop()
         if serving is not None:
             loop.run_until_complete(serving)
+        watchdog.stop()
         bridge.shutdown()
         runtime.stop()
+    log.info("%s", watchdog.stats().describe())
     log.info("stopped")
     return 0
 
@@ -272,7 +309,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.self_test:
         from vms_desktop.self_test import run_self_test
 
-        return run_self_test(with_gui=not args.headless)
+        # The same FFmpeg log relay as a real run, so the self-test exercises it too.
+        relay = FfmpegLogRelay("ERROR")
+        relay.start()
+        try:
+            return run_self_test(with_gui=not args.headless)
+        finally:
+            relay.stop()
     if args.command == "config-example":
         return run_config_example()
     if args.command == "install-desktop-entry":
@@ -282,7 +325,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"vms-desktop: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings)
+    relay = configure_logging(settings)
+    try:
+        return _run_command(args, settings)
+    finally:
+        if hasattr(signal, "SIGUSR1"):
+            faulthandler.unregister(signal.SIGUSR1)
+        faulthandler.disable()
+        relay.stop()
+
+
+def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command == "verify":
             return run_verify(settings, args.event_ids)

@@ -70,8 +70,12 @@ class ApiServer:
         return f"http://{host}:{self.port}"
 
     async def serve(self) -> None:
-        """Serve until :meth:`stop` (on the caller's event loop)."""
-        await self._server.serve(sockets=[self.socket])
+        """Serve until :meth:`stop` (on the caller's event loop); the socket is closed after."""
+        try:
+            await self._server.serve(sockets=[self.socket])
+        finally:
+            with contextlib.suppress(OSError):
+                self.socket.close()
 
     def start(self) -> None:
         """Serve in a background thread; returns once the server listens."""
@@ -86,9 +90,16 @@ class ApiServer:
         log.info("API listening on %s", self.base_url)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop accepting requests and let running ones finish (a ``serve()`` task ends too)."""
+        """Stop accepting requests and let running ones finish (a ``serve()`` task ends too).
+
+        In ``serve()`` mode the socket closes when that task ends: closing it under the running
+        server would break its shutdown.
+        """
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)
-        with contextlib.suppress(OSError):
-            self.socket.close()
+            with contextlib.suppress(OSError):
+                self.socket.close()
+        elif not self._server.started:
+            with contextlib.suppress(OSError):
+                self.socket.close()
