@@ -12,7 +12,7 @@ QT_PACKAGES := libegl1 libgl1 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0
 BUNDLE_PACKAGES := binutils $(QT_PACKAGES)
 TEST_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad \
-	xvfb xauth imagemagick desktop-file-utils $(BUNDLE_PACKAGES)
+	xvfb xauth xdotool imagemagick desktop-file-utils $(BUNDLE_PACKAGES)
 RUN_PACKAGES := $(QT_PACKAGES)
 
 # The bundle is built in its own environment holding the runtime dependencies only, so nothing
