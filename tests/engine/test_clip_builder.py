@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
-from tests.support.clipcheck import decode_clip, ffprobe
-from tests.support.media import record_file, stamp_of
+from tests.engine.conftest import MOMENT, BufferFactory
+from tests.support.clipcheck import decode_clip, ffprobe, is_black
+from tests.support.media import FileCamera, record_file, stamp_of
+from tests.support.waiting import wait_until
+from vms_desktop.domain.camera import CameraConfig
 from vms_desktop.engine.clip_builder import (
     ClipBuilder,
     ClipCancelled,
+    ClipResult,
     ClipSpec,
     NoFootageError,
     fit_size,
 )
+from vms_desktop.engine.clock import WallClock
+from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.segment_buffer import SegmentBuffer
 
 SHORT = ClipSpec(pre_seconds=3, post_seconds=4)
@@ -73,10 +81,10 @@ def test_the_frame_at_offset_pre_is_the_event_moment(
 
 
 def test_a_wide_picture_is_padded_not_stretched_and_audio_is_kept(
-    tmp_path: Path, wide_camera_file: Path
+    buffer_at: BufferFactory, tmp_path: Path, wide_camera_file: Path
 ) -> None:
-    buffer = SegmentBuffer(tmp_path / "buffer", "cam02")
-    start = time.time() - 60
+    start = MOMENT
+    buffer = buffer_at(start + 60, "cam02")
     record_file(buffer, wide_camera_file, start)
     result = ClipBuilder(buffer).build(start + 8, SHORT, tmp_path / "wide.mp4")
     clip = decode_clip(result.path)
@@ -99,9 +107,11 @@ def test_fit_size_keeps_the_aspect_ratio() -> None:
     assert fit_size(720, 576, Fraction(16, 11), 640, 480) == (640, 352)  # 16:11 pixels
 
 
-def test_missing_footage_is_black_and_named_as_a_gap(tmp_path: Path, camera_file: Path) -> None:
-    buffer = SegmentBuffer(tmp_path / "buffer", "cam01")
-    start = time.time() - 200
+def test_missing_footage_is_black_and_named_as_a_gap(
+    buffer_at: BufferFactory, tmp_path: Path, camera_file: Path
+) -> None:
+    start = MOMENT
+    buffer = buffer_at(start + 200)
     record_file(buffer, camera_file, start)
     record_file(buffer, camera_file, start + 40)  # nothing between +34 and +40
     result = ClipBuilder(buffer).build(start + 37, SHORT, tmp_path / "gap.mp4")
@@ -124,9 +134,9 @@ def test_no_footage_at_all_is_a_clear_error(
     with pytest.raises(NoFootageError, match="cam01"):
         ClipBuilder(buffer).build(start - 100, SHORT, destination)
     assert not destination.exists() and _no_temp_files(tmp_path)
-    empty = SegmentBuffer(tmp_path / "empty", "cam09")
+    empty = SegmentBuffer(tmp_path / "empty", "cam09", clock=WallClock(MOMENT))
     with pytest.raises(NoFootageError, match="no footage"):
-        ClipBuilder(empty).build(time.time() - 30, SHORT, destination)
+        ClipBuilder(empty).build(MOMENT - 30, SHORT, destination)
 
 
 def test_progress_is_reported_up_to_done(
@@ -159,3 +169,82 @@ def test_an_existing_clip_is_replaced_whole(
     result = ClipBuilder(buffer).build(start + 5, SHORT, destination)
     assert destination.read_bytes()[:3] != b"old"
     assert np.isfinite(result.duration)
+
+
+def test_sound_is_kept_on_both_sides_of_a_gap_with_silence_between(
+    buffer_at: BufferFactory, tmp_path: Path, wide_camera_file: Path
+) -> None:
+    start = MOMENT
+    buffer = buffer_at(start + 60, "cam02")
+    record_file(buffer, wide_camera_file, start, seconds=6)
+    record_file(buffer, wide_camera_file, start + 9, seconds=6)  # dark from +6 to +9
+    result = ClipBuilder(buffer).build(start + 7, SHORT, tmp_path / "sound.mp4")
+    assert [(round(g.start - start, 2), round(g.end - start, 2)) for g in result.gaps] == [
+        (6.0, 9.0)
+    ]
+    assert result.has_audio
+    clip = decode_clip(result.path)
+    assert clip.audio_duration == pytest.approx(7.0, abs=0.05)
+    with av.open(str(result.path)) as container:
+        samples = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    rate = 48000
+    # The clip runs from +4: the tone until +6, silence until +9, the tone again after.
+    assert np.abs(samples[int(0.5 * rate) : int(1.5 * rate)]).max() > 0.1
+    assert np.abs(samples[int(2.5 * rate) : int(4.5 * rate)]).max() < 0.01
+    assert np.abs(samples[int(5.5 * rate) : int(6.5 * rate)]).max() > 0.1
+    frames = clip.frames
+    assert is_black(frames[45]) and not is_black(frames[15]) and not is_black(frames[90])
+
+
+def test_a_build_at_the_live_tail_waits_inside_while_waiting(
+    tmp_path: Path, camera_file: Path
+) -> None:
+    clock = WallClock(MOMENT + 2.5)
+    recorder = Recorder(
+        [CameraConfig("cam01", str(camera_file))],
+        RecorderOptions(buffer_root=tmp_path / "buffer", min_free_bytes=0),
+        clock=clock,
+    )  # not started: the test is the camera
+    camera = FileCamera(recorder.buffer("cam01"), camera_file, MOMENT)
+    camera.record_until(2.5)
+    events: list[str] = []
+
+    @contextlib.contextmanager
+    def while_waiting() -> Iterator[None]:
+        events.append("enter")
+        try:
+            yield
+        finally:
+            events.append("exit")
+
+    spec = ClipSpec(pre_seconds=1, post_seconds=1)
+    outcome: list[object] = []
+
+    def build() -> None:
+        try:
+            outcome.append(
+                recorder.build_clip(
+                    "cam01", MOMENT + 2, spec, tmp_path / "live.mp4", while_waiting=while_waiting
+                )
+            )
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    try:
+        wait_until(lambda: events == ["enter"], what="the build waiting at the live tail")
+        assert not outcome
+        camera.record_until(2.6)  # one more picture
+        wait_until(lambda: "exit" in events, what="the wait ending as footage arrives")
+        camera.record_until(4.0)
+    finally:
+        camera.finish()
+        worker.join(60)
+    assert not worker.is_alive()
+    result = outcome[0]
+    assert isinstance(result, ClipResult), result
+    assert result.frames == 30 and not result.gaps
+    assert events[:2] == ["enter", "exit"]
+    assert events.count("enter") == events.count("exit")
+    assert stamp_of(decode_clip(result.path).frames[-1]) == 2_933

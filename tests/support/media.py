@@ -67,23 +67,61 @@ def make_camera_file(
     return path
 
 
-def record_file(buffer: SegmentBuffer, path: Path, start: float) -> None:
-    """Record a file into a buffer as if its first packet arrived at UTC ``start``."""
-    writer = SegmentWriter(buffer)
-    with av.open(str(path)) as source:
-        video = source.streams.video[0]
-        audio = source.streams.audio[0] if source.streams.audio else None
-        writer.start(video, audio)
+class FileCamera:
+    """One recording session fed from a file: its packets written into a buffer at UTC times.
+
+    The file's first picture is stamped as arriving at ``start``; every later packet keeps its
+    distance from it, whatever moment ``start`` is (any date, any phase of the timestamp
+    cycle). :meth:`record_until` writes on up to a point of the file, so a test can pause the
+    "camera" mid-segment (the segment stays open) and :meth:`finish` ends the session, as a
+    camera going dark does.
+    """
+
+    def __init__(self, buffer: SegmentBuffer, path: Path, start: float) -> None:
+        self.start = start
+        self._writer = SegmentWriter(buffer)
+        self._source = av.open(str(path))
+        video = self._source.streams.video[0]
+        audio = self._source.streams.audio[0] if self._source.streams.audio else None
+        self._writer.start(video, audio)
         selected = [video] + ([audio] if audio is not None else [])
         # The first picture's time is the reference for every stream.
-        first = float(video.start_time * video.time_base)
-        for packet in source.demux(selected):
+        self._first = float(video.start_time * video.time_base)
+        self._packets = self._source.demux(selected)
+        self._pending: av.Packet | None = None
+
+    def record_until(self, seconds: float | None = None) -> None:
+        """Write the file's pictures before ``seconds`` into the buffer (all of them when None)."""
+        while True:
+            packet = self._pending or next(self._packets, None)
+            self._pending = None
+            if packet is None:
+                return
             if packet.pts is None or packet.dts is None:
                 continue
-            pts = float(packet.pts * packet.time_base)
-            dts = float(packet.dts * packet.time_base)
-            writer.write(packet, start + pts - first, start + dts - first)
-    writer.finish()
+            pts = float(packet.pts * packet.time_base) - self._first
+            # Paused at a picture: sound interleaved before it is written with what precedes.
+            if seconds is not None and packet.stream.type == "video" and pts >= seconds - 1e-6:
+                self._pending = packet
+                return
+            dts = float(packet.dts * packet.time_base) - self._first
+            self._writer.write(packet, self.start + pts, self.start + dts)
+
+    def finish(self) -> None:
+        """End the session: the open segment is closed, the camera is dark."""
+        self._writer.finish()
+        self._source.close()
+
+
+def record_file(
+    buffer: SegmentBuffer, path: Path, start: float, *, seconds: float | None = None
+) -> None:
+    """Record a file (or its first ``seconds``) as if its first packet arrived at UTC ``start``."""
+    camera = FileCamera(buffer, path, start)
+    try:
+        camera.record_until(seconds)
+    finally:
+        camera.finish()
 
 
 def stamp_of(frame: av.VideoFrame, content: tuple[int, int, int, int] | None = None) -> int | None:

@@ -5,7 +5,9 @@ opens the segment holding ``T - pre``; every output slot ``k`` (at ``T - pre + k
 newest source picture at or before that moment, so the picture seen at ``T`` sits at offset
 ``pre``. Pictures are scaled to fit and padded (never stretched). A window that reaches into the
 future is encoded while its footage is recorded, so the clip is done moments after the window
-closes. Slots with no footage become black and are reported as gaps. The file appears atomically.
+closes. Each run of continuous footage is read by its own demuxer, its timestamps resolved against
+that run alone, so a camera dark for seconds or days inside the window changes nothing but the
+black slots where it was dark, which are reported as gaps. The file appears atomically.
 """
 
 from __future__ import annotations
@@ -21,29 +23,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import av
 
-from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
+from vms_desktop.engine.clip_audio import AudioTrack
+from vms_desktop.engine.clock import WallClock
 from vms_desktop.engine.segment_buffer import (
+    DEMUX_OPTIONS,
     GAP_TOLERANCE,
     Gap,
+    RunTimeline,
     SegmentBuffer,
-    SegmentStream,
-    from_ts,
 )
+from vms_desktop.engine.segment_stream import SegmentStream, WaitHook
 from vms_desktop.storage.base import sha256_of
-
-if TYPE_CHECKING:
-    import numpy as np
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float], None]
-
-# AAC sample rates; audio at another rate is resampled to 48 kHz.
-_AAC_RATES = {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000}
 
 
 class ClipError(Exception):
@@ -158,64 +156,6 @@ class _Scaler:
         return graph
 
 
-class _AudioTrack:
-    """Places decoded audio on the clip's timeline, with silence where the camera sent none."""
-
-    def __init__(self, stream: Any, output: Any, window_start: float, duration: float) -> None:
-        context = stream.codec_context
-        rate = context.sample_rate or 48000
-        self.rate = rate if rate in _AAC_RATES else 48000
-        channels = getattr(context.layout, "nb_channels", 1) or 1
-        self.layout = "stereo" if channels >= 2 else "mono"
-        self.channels = 2 if channels >= 2 else 1
-        self.encoder = output.add_stream("aac", rate=self.rate, layout=self.layout)
-        self.encoder.bit_rate = 64000 * self.channels
-        self.resampler = av.AudioResampler(format="fltp", layout=self.layout, rate=self.rate)
-        self.window_start = window_start
-        self.total = round(duration * self.rate)
-        self.cursor = 0  # samples written so far
-
-    def add(self, frame: Any, frame_time: float, output: Any) -> None:
-        for converted in self.resampler.resample(frame):
-            samples = converted.to_ndarray()
-            position = round((frame_time - self.window_start) * self.rate)
-            frame_time += converted.samples / self.rate
-            self._place(samples, position, output)
-
-    def _place(self, samples: np.ndarray, position: int, output: Any) -> None:
-        import numpy as np  # only clips with audio need it; a video-only build never loads it
-
-        if position > self.cursor:
-            self._write(np.zeros((self.channels, position - self.cursor), np.float32), output)
-        skip = self.cursor - position
-        if skip > 0:
-            samples = samples[:, skip:]
-        samples = samples[:, : max(0, self.total - self.cursor)]
-        if samples.shape[1]:
-            self._write(samples, output)
-
-    def _write(self, samples: np.ndarray, output: Any) -> None:
-        import numpy as np
-
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples, dtype=np.float32), format="fltp", layout=self.layout
-        )
-        frame.sample_rate = self.rate
-        frame.pts = self.cursor
-        frame.time_base = Fraction(1, self.rate)
-        self.cursor += samples.shape[1]
-        for packet in self.encoder.encode(frame):
-            output.mux(packet)
-
-    def finish(self, output: Any) -> None:
-        import numpy as np
-
-        if self.cursor < self.total:
-            self._write(np.zeros((self.channels, self.total - self.cursor), np.float32), output)
-        for packet in self.encoder.encode(None):
-            output.mux(packet)
-
-
 class ClipBuilder:
     """Builds clips from one camera's :class:`SegmentBuffer`."""
 
@@ -224,11 +164,12 @@ class ClipBuilder:
         buffer: SegmentBuffer,
         *,
         wait_grace: float = 10.0,
-        clock: WallClock = SYSTEM_CLOCK,
+        clock: WallClock | None = None,
     ) -> None:
         self.buffer = buffer
         self.wait_grace = wait_grace
-        self.clock = clock
+        # The buffer's clock unless told otherwise: footage and deadlines share one timeline.
+        self.clock = clock or buffer.clock
 
     def build(
         self,
@@ -238,11 +179,13 @@ class ClipBuilder:
         *,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        while_waiting: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
     ) -> ClipResult:
         """Write the clip for ``event_time`` (UTC seconds) to ``destination``, atomically.
 
         Blocks until the window's footage has been recorded (or has failed to arrive for
-        ``wait_grace`` seconds after the window closed).
+        ``wait_grace`` seconds after the window closed). Every such wait for footage runs
+        inside ``while_waiting()``, so a caller can lend its CPU share while the camera records.
         """
         start = event_time - spec.pre_seconds
         end = event_time + spec.post_seconds
@@ -250,7 +193,9 @@ class ClipBuilder:
         destination.parent.mkdir(parents=True, exist_ok=True)
         temp = _reserve_temp(destination)
         try:
-            result = _Encode(self, spec, start, end, event_time, temp, progress, cancel).run()
+            result = _Encode(
+                self, spec, start, end, event_time, temp, progress, cancel, while_waiting
+            ).run()
             _publish(temp, destination)
         except BaseException:
             temp.unlink(missing_ok=True)
@@ -314,8 +259,10 @@ class _Encode:
         temp: Path,
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
+        while_waiting: WaitHook | None,
     ) -> None:
         self.builder = builder
+        self.while_waiting = while_waiting
         self.spec = spec
         self.start = start
         self.end = end
@@ -337,6 +284,13 @@ class _Encode:
         self.scaler = _Scaler(spec.width, spec.height)
         self.sar: Fraction | None = None
         self.source_interval = 1.0 / spec.fps
+        self.encoder: Any = None
+        self.track: AudioTrack | None = None
+        self.run_started = False  # the next picture is the first of a run
+        # Where the last run's footage stopped, once it has: the held picture is not shown
+        # past it when the next footage (or the window end) is a real hole away.
+        self.dark_from: float | None = None
+        self.finished = False  # the window's end has been decoded
 
     def slot_time(self, index: int) -> float:
         return self.start + index / self.spec.fps
@@ -345,12 +299,15 @@ class _Encode:
         buffer = self.builder.buffer
         deadline = self.end + self.builder.wait_grace
         try:
-            stream = SegmentStream(buffer, self.start, deadline)
+            stream = SegmentStream(
+                buffer,
+                self.start,
+                deadline,
+                clock=self.builder.clock,
+                while_waiting=self.while_waiting,
+            )
         except LookupError:
-            raise NoFootageError(
-                f"camera {buffer.camera_id} has no footage for "
-                f"{_iso(self.start)} .. {_iso(self.end)}"
-            ) from None
+            raise self._no_footage() from None
         done = threading.Event()
         watcher = threading.Thread(
             target=self._watch_cancel, args=(stream, done), name="clip-cancel", daemon=True
@@ -372,91 +329,126 @@ class _Encode:
                 return
 
     def _transcode(self, stream: SegmentStream) -> None:
-        near = stream.first_segment.start
+        output = av.open(str(self.temp), "w", format="mp4", options={"movflags": "+faststart"})
+        try:
+            # One demuxer per run of continuous footage: its timestamps are resolved against
+            # that run alone, and the window's parts between runs become black gaps.
+            while True:
+                if stream.wait_for_data():
+                    self._transcode_run(stream, output)
+                if self.finished or not stream.next_run(before=self.end):
+                    break
+            self._check_cancel()
+            if self.encoder is None:
+                raise self._no_footage()
+            self._finish_slots(self.encoder, output)
+            if self.outcome.frames == 0 or self._all_gap():
+                raise self._no_footage()
+            for packet_out in self.encoder.encode(None):
+                output.mux(packet_out)
+            if self.track is not None:
+                self.track.finish(output)
+        finally:
+            output.close()
+
+    def _transcode_run(self, stream: SegmentStream, output: Any) -> None:
+        """Demux, decode and place one run's pictures and sound, until it or the window ends."""
+        timeline = RunTimeline(stream.run_start)
         try:
             source: Any = av.open(
                 stream,
                 "r",
                 format="mpegts",
-                options={"probesize": "2000000", "analyzeduration": "1000000"},
+                options={"probesize": "2000000", "analyzeduration": "1000000", **DEMUX_OPTIONS},
             )
         except av.FFmpegError as exc:
             raise ClipError(f"the buffered footage could not be read ({exc})") from None
-        output = av.open(str(self.temp), "w", format="mp4", options={"movflags": "+faststart"})
         try:
             if not source.streams.video:
-                raise NoFootageError("the buffered footage has no video")
+                return  # a run without pictures leaves its part of the window black
             video = source.streams.video[0]
             video.codec_context.thread_type = "AUTO"
             self.sar = video.codec_context.sample_aspect_ratio
             audio_in = source.streams.audio[0] if source.streams.audio else None
-            encoder = output.add_stream("libx264", rate=self.spec.fps)
-            encoder.width, encoder.height = self.spec.width, self.spec.height
-            encoder.pix_fmt = "yuv420p"
-            encoder.time_base = Fraction(1, self.spec.fps)
-            encoder.codec_context.thread_type = "AUTO"
-            encoder.options = {
-                "preset": self.spec.preset,
-                "crf": str(self.spec.crf),
-                # A keyframe a second keeps seeking in players quick.
-                "g": str(self.spec.fps),
-            }
-            track = (
-                _AudioTrack(audio_in, output, self.start, self.slots / self.spec.fps)
-                if audio_in is not None
-                else None
-            )
-            self.outcome.has_audio = track is not None
-            selected = [video] + ([audio_in] if audio_in is not None else [])
+            encoder = self._encoder(output, audio_in)
+            track = self.track if audio_in is not None else None
+            if track is not None:
+                track.new_source()
+            self.run_started = True
+            selected = [video] + ([audio_in] if track is not None else [])
             after_end = 0
             for packet in source.demux(selected):
                 self._check_cancel()
                 if packet.pts is None:
                     continue
-                moment = from_ts(packet.pts, near)
+                moment = timeline.resolve(packet.pts)
                 if packet.stream is video:
                     for frame in packet.decode():
                         if frame.pts is not None:
-                            self._take(frame, from_ts(frame.pts, near), encoder, output)
+                            self._take(frame, timeline.resolve(frame.pts), encoder, output)
                     if moment >= self.end:
                         after_end += 1
                         # A couple of packets past the end settle decoder reordering.
                         if after_end >= 3 or self.slot >= self.slots:
+                            self.finished = True
                             break
                 elif track is not None and moment < self.end:
                     for frame in packet.decode():
                         if frame.pts is not None:
-                            track.add(frame, from_ts(frame.pts, near), output)
+                            track.add(frame, timeline.resolve(frame.pts), output)
             with contextlib.suppress(av.FFmpegError):
                 for frame in video.decode(None):
                     if frame.pts is not None:
-                        self._take(frame, from_ts(frame.pts, near), encoder, output)
-            self._check_cancel()
-            self._finish_slots(encoder, output)
-            if self.outcome.frames == 0 or self._all_gap():
-                raise NoFootageError(
-                    f"camera {self.builder.buffer.camera_id} has no footage for "
-                    f"{_iso(self.start)} .. {_iso(self.end)}"
-                )
-            for packet_out in encoder.encode(None):
-                output.mux(packet_out)
-            if track is not None:
-                track.finish(output)
+                        self._take(frame, timeline.resolve(frame.pts), encoder, output)
+            if self.held is not None:
+                self.dark_from = self.held_time + self.source_interval
         finally:
             source.close()
-            output.close()
+
+    def _encoder(self, output: Any, audio_in: Any | None) -> Any:
+        """The clip's video encoder (and audio track), made with the first run that has video."""
+        if self.encoder is not None:
+            return self.encoder
+        encoder = output.add_stream("libx264", rate=self.spec.fps)
+        encoder.width, encoder.height = self.spec.width, self.spec.height
+        encoder.pix_fmt = "yuv420p"
+        encoder.time_base = Fraction(1, self.spec.fps)
+        encoder.codec_context.thread_type = "AUTO"
+        encoder.options = {
+            "preset": self.spec.preset,
+            "crf": str(self.spec.crf),
+            # A keyframe a second keeps seeking in players quick.
+            "g": str(self.spec.fps),
+        }
+        if audio_in is not None:
+            # The clip's streams are fixed before its first packet: sound comes from the runs
+            # whose recording had it, silence elsewhere.
+            self.track = AudioTrack(audio_in, output, self.start, self.slots / self.spec.fps)
+        self.outcome.has_audio = self.track is not None
+        self.encoder = encoder
+        return encoder
+
+    def _no_footage(self) -> NoFootageError:
+        return NoFootageError(
+            f"camera {self.builder.buffer.camera_id} has no footage for "
+            f"{_iso(self.start)} .. {_iso(self.end)}"
+        )
 
     def _take(self, frame: Any, moment: float, encoder: Any, output: Any) -> None:
         """Accept a decoded source picture shown from ``moment`` on."""
         if not self.outcome.source_width:
             self.outcome.source_width, self.outcome.source_height = frame.width, frame.height
         # Slots before this picture show the previous one (or black across a hole).
+        self._hole_until(moment)
         while self.slot < self.slots and self.slot_time(self.slot) < moment - 1e-3:
             self._emit(encoder, output)
         self._close_gap(moment)
+        self.dark_from = None
         if self.slot < self.slots:
-            if self.held is not None and 0 < moment - self.held_time < 1.0:
+            # The first picture of a run says nothing of the source's frame rate.
+            if self.held is not None and not self.run_started and 0 < moment - self.held_time < 1:
                 self.source_interval = moment - self.held_time
+            self.run_started = False
             self.held, self.held_time, self.held_scaled = frame, moment, None
 
     def _check_cancel(self) -> None:
@@ -465,7 +457,10 @@ class _Encode:
 
     def _emit(self, encoder: Any, output: Any) -> None:
         when = self.slot_time(self.slot)
-        if self.held is not None and when - self.held_time <= self.max_hold:
+        shown = self.held is not None and when - self.held_time <= self.max_hold
+        if shown and self.dark_from is not None and when > self.dark_from + 1e-3:
+            shown = False  # the camera had stopped: the hole starts right after this picture
+        if shown:
             if self.held_scaled is None:
                 self.held_scaled = self.scaler.convert(self.held, self.sar)
             picture = self.held_scaled
@@ -486,9 +481,15 @@ class _Encode:
         self._report()
 
     def _finish_slots(self, encoder: Any, output: Any) -> None:
+        self._hole_until(self.end)
         while self.slot < self.slots:
             self._emit(encoder, output)
         self._close_gap(self.end)
+
+    def _hole_until(self, when: float) -> None:
+        """Next footage at ``when``: a hole shorter than the tolerance is jitter, not darkness."""
+        if self.dark_from is not None and when - self.dark_from <= GAP_TOLERANCE:
+            self.dark_from = None
 
     def _close_gap(self, when: float) -> None:
         if self.gap_start is not None:

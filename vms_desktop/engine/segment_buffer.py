@@ -3,11 +3,14 @@
 Packets are copied without decoding into segments of about ``segment_seconds``, each starting on a
 video keyframe. MPEG-TS survives a crash (a cut-off file is still readable up to its last packet),
 and consecutive segments concatenate into one valid byte stream, so a clip reader opens one
-demuxer over many segments instead of paying an open per segment.
+demuxer over a run of segments instead of paying an open per segment.
 
 Every packet's PTS/DTS is its UTC time in 90 kHz units (written modulo 2**33 by the muxer), so the
 files themselves say when each picture was seen; a segment's name gives its start (and, once
 closed, its end) in milliseconds, so the index is rebuilt from a directory listing at start-up.
+The 33-bit timestamps wrap every 26.5 hours, so they are only ever resolved within one run of
+continuous footage, against that run's known UTC start (:class:`RunTimeline`); a reader never
+hands one demuxer bytes from both sides of a hole or of a reconnect (``segment_stream``).
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -45,12 +50,40 @@ def to_ts(seconds: float) -> int:
 
 
 def from_ts(ts: int, near: float) -> float:
-    """UTC seconds for a 33-bit 90 kHz timestamp, choosing the wrap closest to ``near``."""
+    """UTC seconds for a 90 kHz timestamp, choosing the wrap closest to ``near``.
+
+    Only ``ts`` modulo 2**33 counts, so a demuxer's own unwrapping (adding or subtracting whole
+    cycles) changes nothing; ``near`` must lie within half a cycle (13.2 h) of the answer.
+    """
     base = to_ts(near)
     diff = (ts - base) % TS_WRAP
     if diff >= TS_WRAP // 2:
         diff -= TS_WRAP
     return (base + diff) / TS_HZ
+
+
+class RunTimeline:
+    """UTC seconds for the timestamps of one run of continuous footage, read in order.
+
+    The reference starts at the run's known UTC start and follows every resolved time, so a run
+    of any length resolves exactly: consecutive timestamps of a run are always far closer than
+    half the 33-bit cycle.
+    """
+
+    def __init__(self, start: float) -> None:
+        self._near = start
+
+    def resolve(self, ts: int) -> float:
+        """UTC seconds of ``ts``, the next timestamp read from this run."""
+        moment = from_ts(ts, self._near)
+        self._near = moment
+        return moment
+
+
+# Options for a demuxer over buffered MPEG-TS. FFmpeg's wrap correction guesses from the first
+# timestamps it sees; RunTimeline is exact and ignores whole cycles, so the guess is turned off
+# rather than left to matter some day.
+DEMUX_OPTIONS = {"correct_ts_overflow": "0"}
 
 
 @dataclass
@@ -64,6 +97,9 @@ class Segment:
     closed: bool = True
     # Total packets; only known for segments written by this process.
     packets: int = 0
+    # The recording session (one connection of the camera) that wrote it; 0 when unknown
+    # (found on disk at start-up).
+    session: int = 0
 
     @property
     def duration(self) -> float:
@@ -126,12 +162,14 @@ class SegmentWriter:
         self._out_video: Any = None
         self._out_audio: Any = None
         self._segment: Segment | None = None
+        self._session = 0
         self._last_time = 0.0
         self._frame_seconds = 0.0
 
     def start(self, video_stream: Any, audio_stream: Any | None) -> None:
         """Begin a new recording session with these input streams (closes any open segment)."""
         self.finish()
+        self._session = self._buffer._new_session()
         self._video = video_stream
         if audio_stream is not None and not audio_stream.codec_context.sample_rate:
             # The muxer cannot describe audio whose parameters the probe never saw.
@@ -186,7 +224,7 @@ class SegmentWriter:
 
     def _cut(self, start: float) -> None:
         self.finish()
-        segment, fd = self._buffer._open(start)
+        segment, fd = self._buffer._open(start, self._session)
         sink = _SegmentFile(self._buffer, segment, fd)
         # mpegts_copyts keeps our UTC timestamps as given (the muxer would otherwise add 1.4 s);
         # flush_packets hands every packet to the file at once so live readers see it.
@@ -229,8 +267,15 @@ class SegmentBuffer:
         self._segments: list[Segment] = []
         self._pins: dict[int, float] = {}
         self._next_pin = 0
+        self._sessions = 0
+        # End of the newest footage ever removed; footage before a restart's oldest counts too.
+        self._evicted_until = -math.inf
+        # Called after every prune, so a guard shared by all cameras watches the free space.
+        self.space_check: Callable[[], object] | None = None
         self.directory.mkdir(parents=True, exist_ok=True)
         self._load()
+        if self._segments:
+            self._evicted_until = max(self._evicted_until, self._segments[0].start)
 
     # ---- queries -------------------------------------------------------------------------
 
@@ -330,7 +375,7 @@ class SegmentBuffer:
         removed: list[Segment] = []
         with self.changed:
             horizon = self.clock.now() - self.retention_seconds
-            pinned = min(self._pins.values(), default=float("inf"))
+            pinned = min(self._pins.values(), default=math.inf)
             total = sum(s.size for s in self._segments)
             while self._segments:
                 oldest = self._segments[0]
@@ -341,14 +386,61 @@ class SegmentBuffer:
                 self._segments.pop(0)
                 total -= oldest.size
                 removed.append(oldest)
+                self._evicted_until = max(self._evicted_until, oldest.end)
         for segment in removed:
             with contextlib.suppress(FileNotFoundError):
                 segment.path.unlink()
+        if self.space_check is not None:
+            self.space_check()
         return removed
+
+    @property
+    def evicted_until(self) -> float:
+        """UTC end of the newest footage removed so far (-inf when none was).
+
+        Footage of a window starting at or after it is still complete in the buffer.
+        """
+        with self.changed:
+            return self._evicted_until
+
+    def recent_segment_bytes(self, count: int = 3) -> int:
+        """Size of the largest of the newest ``count`` closed segments (0 when none)."""
+        with self.changed:
+            return max((s.size for s in self._segments[-count:] if s.closed), default=0)
+
+    def evictable(self) -> Segment | None:
+        """The oldest segment that may be removed to free space (closed, unpinned), or None."""
+        with self.changed:
+            if not self._segments:
+                return None
+            oldest = self._segments[0]
+            pinned = min(self._pins.values(), default=math.inf)
+            if not oldest.closed or oldest.end > pinned:
+                return None
+            return oldest
+
+    def evict(self, segment: Segment) -> bool:
+        """Remove ``segment`` at once if it is still :meth:`evictable`; True if it was.
+
+        Used when the file system runs short of space, whatever the retention and size say.
+        """
+        with self.changed:
+            if self.evictable() is not segment:
+                return False
+            self._segments.pop(0)
+            self._evicted_until = max(self._evicted_until, segment.end)
+        with contextlib.suppress(FileNotFoundError):
+            segment.path.unlink()
+        return True
 
     # ---- writer side (SegmentWriter) -----------------------------------------------------
 
-    def _open(self, start: float) -> tuple[Segment, int]:
+    def _new_session(self) -> int:
+        with self.changed:
+            self._sessions += 1
+            return self._sessions
+
+    def _open(self, start: float, session: int) -> tuple[Segment, int]:
         millis = round(start * 1000)
         path = self.directory / f"{millis:013d}.open.ts"
         # Created before it is listed, so a reader never finds a listed segment missing.
@@ -358,7 +450,7 @@ class SegmentBuffer:
                 # A restarted source can produce a time the last segment already covers;
                 # clamp so segments never overlap.
                 self._segments[-1].end = start
-            segment = Segment(start=start, end=start, path=path, closed=False)
+            segment = Segment(start=start, end=start, path=path, closed=False, session=session)
             self._segments.append(segment)
             self.changed.notify_all()
         return segment, fd
@@ -425,10 +517,13 @@ def _recover(path: Path) -> Segment | None:
     start = int(path.name.split(".")[0]) / 1000
     end = start
     try:
-        with av.open(str(path)) as container:
-            for packet in container.demux(container.streams.video[0]):
+        with av.open(str(path), options=DEMUX_OPTIONS) as container:
+            video = container.streams.video[0]
+            timeline = RunTimeline(start)
+            for packet in container.demux(video):
                 if packet.pts is not None:
-                    end = max(end, from_ts(packet.pts, start))
+                    shown = float((packet.duration or 0) * packet.time_base)
+                    end = max(end, timeline.resolve(packet.pts) + shown)
     except (av.FFmpegError, IndexError, OSError):
         pass  # a torn tail ends the file where it stops making sense
     if end <= start:
@@ -438,94 +533,3 @@ def _recover(path: Path) -> Segment | None:
     os.replace(path, final)
     log.info("recovered buffer segment %s after an unclean stop", final.name)
     return Segment(start=start, end=end, path=final, size=final.stat().st_size)
-
-
-@dataclass
-class _ReadPosition:
-    segment: Segment
-    handle: Any = None
-
-
-class SegmentStream(io.RawIOBase):
-    """A read-only byte stream over consecutive segments from ``start`` on, live at its tail.
-
-    Reading past the newest data waits for the writer (or the next segment after a
-    reconnect) until the stream is stopped or ``deadline`` (UTC seconds) passes, so a clip
-    builder can demux footage as it is recorded. Pins the segments it still needs.
-    """
-
-    def __init__(self, buffer: SegmentBuffer, start: float, deadline: float) -> None:
-        super().__init__()
-        first = buffer.segment_at_or_before(start)
-        if first is None:
-            covering = buffer.covering(start, deadline)
-            if not covering:
-                raise LookupError("no footage buffered from that time")
-            first = covering[0]
-        self.buffer = buffer
-        self.deadline = deadline
-        self.first_segment = first
-        self._position = _ReadPosition(first)
-        self._pin = buffer.pin(first.start)
-        self._stopped = threading.Event()
-
-    def readable(self) -> bool:
-        return True
-
-    def stop(self) -> None:
-        """Make any waiting or future read return end-of-stream."""
-        self._stopped.set()
-        with self.buffer.changed:
-            self.buffer.changed.notify_all()
-
-    def extend_deadline(self, deadline: float) -> None:
-        """Move the time after which a read at the live tail gives up."""
-        self.deadline = max(self.deadline, deadline)
-
-    def readinto(self, target: Any) -> int:
-        view = memoryview(target)
-        while not self._stopped.is_set():
-            position = self._position
-            if position.handle is None:
-                path = position.segment.path
-                try:
-                    position.handle = open(path, "rb", buffering=0)  # noqa: SIM115
-                except FileNotFoundError:
-                    with self.buffer.changed:
-                        renamed = position.segment.path != path
-                    if renamed:
-                        continue  # closed and renamed between the lookup and the open
-                    return 0  # pruned: nothing more to read from here
-            count = position.handle.readinto(view)
-            if count:
-                return int(count)
-            if not self._advance_or_wait():
-                return 0
-        return 0
-
-    def _advance_or_wait(self) -> bool:
-        """At the end of the current file: move on, wait for data, or report the end."""
-        buffer = self.buffer
-        position = self._position
-        with buffer.changed:
-            segment = position.segment
-            if segment.closed and position.handle.tell() >= segment.size:
-                following = buffer.segment_after(segment)
-                if following is not None:
-                    position.handle.close()
-                    self._position = _ReadPosition(following)
-                    buffer.move_pin(self._pin, following.start)
-                    return True
-            elif position.handle.tell() < segment.size:
-                return True
-            if self._stopped.is_set() or buffer.clock.now() >= self.deadline:
-                return False
-            buffer.changed.wait(timeout=0.2)
-            return True
-
-    def close(self) -> None:
-        if not self.closed:
-            if self._position.handle is not None:
-                self._position.handle.close()
-            self.buffer.unpin(self._pin)
-        super().close()
