@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
@@ -164,6 +165,37 @@ _CAMERA_NAME_MAX = 64
 # DEMO_CAMERA also takes the usual boolean spellings, as people write them in .env files.
 _SWITCH_WORDS = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}
 _DEMO_LIMITS = {"width": (16, MAX_CLIP_WIDTH), "height": (16, MAX_CLIP_HEIGHT), "fps": (1, 60)}
+
+
+# Off loopback the token is all that stands between the network and every clip.
+MIN_API_TOKEN_LENGTH = 16
+_MIN_TOKEN_CHARACTERS = 6
+# Words of example values people leave in place (``API_TOKEN=change-me-...``).
+_PLACEHOLDER_WORDS = ("changeme", "password", "example", "placeholder", "yourtoken")
+MAKE_TOKEN_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def api_token_weakness(token: str) -> str | None:
+    """Why ``token`` is too easy to guess for an API others can reach, or None if it is not.
+
+    Catches what people type instead of a random token: short ones, one or a few characters
+    repeated, a word repeated, a run like ``abcdefghijklmnop`` or ``0123456789...``, and
+    example values left in place.
+    """
+    if len(token) < MIN_API_TOKEN_LENGTH:
+        return f"is shorter than {MIN_API_TOKEN_LENGTH} characters"
+    letters = "".join(c for c in token.lower() if c.isalpha())
+    if any(word in letters for word in _PLACEHOLDER_WORDS):
+        return "looks like an example value"
+    if len(set(token)) < _MIN_TOKEN_CHARACTERS:
+        return f"uses fewer than {_MIN_TOKEN_CHARACTERS} different characters"
+    for size in range(1, len(token) // 2 + 1):
+        if len(token) % size == 0 and token == token[:size] * (len(token) // size):
+            return "repeats one short piece"
+    steps = {ord(b) - ord(a) for a, b in pairwise(token)}
+    if steps <= {1} or steps <= {-1}:
+        return "is a run of consecutive characters"
+    return None
 
 
 def _has_control(text: str) -> bool:
@@ -530,6 +562,15 @@ class Settings(BaseSettings):
         le=10,
         allow_inf_nan=False,
     )
+    buffer_min_free_mb: int = _setting(
+        "BUFFER_MIN_FREE_MB",
+        "Free space kept on the buffer's file system in megabytes: below it the oldest footage "
+        "of any camera is deleted first, so recording never fills the disk.",
+        "a whole number of megabytes from 0 to 1048576",
+        512,
+        ge=0,
+        le=1_048_576,
+    )
 
     # --- Additions: clip encoding ---
     clip_preset: X264Preset = _setting(
@@ -874,7 +915,23 @@ class Settings(BaseSettings):
                 (
                     "API_TOKEN",
                     f"is required because API_HOST ({self.api_host}) is not a loopback address; "
-                    "allowed: a token of printable ASCII without spaces, or API_HOST=127.0.0.1",
+                    f"allowed: a random token of at least {MIN_API_TOKEN_LENGTH} printable ASCII "
+                    f"characters (make one with {MAKE_TOKEN_COMMAND}), or API_HOST=127.0.0.1",
+                )
+            )
+        weakness = (
+            api_token_weakness(self.api_token.get_secret_value())
+            if self.api_token is not None
+            else None
+        )
+        if checkable("api_host", "api_token") and weakness and not _is_loopback(self.api_host):
+            problems.append(
+                (
+                    "API_TOKEN",
+                    f"{weakness}, too easy to guess for API_HOST ({self.api_host}), which other "
+                    f"machines can reach; allowed: a random token of at least "
+                    f"{MIN_API_TOKEN_LENGTH} printable ASCII characters (make one with "
+                    f"{MAKE_TOKEN_COMMAND}), or API_HOST=127.0.0.1",
                 )
             )
         needed = pre + BUFFER_MARGIN_SECONDS

@@ -17,7 +17,12 @@ from tests.support.ports import free_port
 from tests.support.rtsp_camera import RtspCamera
 from tests.support.waiting import wait_until
 from vms_desktop.domain.camera import CameraConfig, CameraState
-from vms_desktop.engine.camera_worker import CameraWorker, StreamTimeline, backoff_delay
+from vms_desktop.engine.camera_worker import (
+    AttemptLog,
+    CameraWorker,
+    StreamTimeline,
+    backoff_delay,
+)
 from vms_desktop.engine.clip_builder import ClipBuilder, ClipSpec
 from vms_desktop.engine.clock import WallClock
 from vms_desktop.engine.segment_buffer import SegmentBuffer, from_ts
@@ -118,8 +123,12 @@ def test_rtsp_camera_is_recorded_and_clips_come_out_for_past_and_future_events(
 
 
 def test_a_dropped_camera_is_recorded_again_and_the_gap_is_reported(
-    rtsp_camera: RtspCamera, make_worker: Callable[..., CameraWorker], tmp_path: Path
+    rtsp_camera: RtspCamera,
+    make_worker: Callable[..., CameraWorker],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="vms_desktop.engine.camera_worker")
     worker = make_worker(rtsp_camera.url)
     wait_until(lambda: buffered_seconds(worker) > 3, 20, "footage")
     rtsp_camera.stop()
@@ -135,6 +144,12 @@ def test_a_dropped_camera_is_recorded_again_and_the_gap_is_reported(
     wait_until(lambda: worker.status.state is CameraState.RECORDING, 20, "recording again")
     assert time.time() - up_at < 10  # resumes within seconds
     assert worker.status.reconnects == 1
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(m.startswith("camera cam00: recording stopped: ") for m in messages)
+    failed = [m for m in messages if m.startswith("camera cam00: attempt ")]
+    assert failed and all("next attempt in" in m for m in failed)
+    assert f"camera cam00: recording again after {len(failed)} failed attempt(s)" in messages
+    assert rtsp_camera.password not in caplog.text
     recorded_again = worker.buffer.newest
     wait_until(lambda: (worker.buffer.newest or 0) > (recorded_again or 0) + 3, 20, "new footage")
 
@@ -189,12 +204,50 @@ def test_a_frozen_stream_is_detected_and_recording_resumes(
 
 
 def test_a_camera_down_at_start_up_is_offline_with_a_reason(
-    make_worker: Callable[..., CameraWorker],
+    make_worker: Callable[..., CameraWorker], caplog: pytest.LogCaptureFixture
 ) -> None:
-    worker = make_worker(f"rtsp://admin:pw12345@127.0.0.1:{free_port()}/stream")
+    caplog.set_level(logging.INFO, logger="vms_desktop.engine.camera_worker")
+    worker = make_worker(f"rtsp://admin:pw%2F12345@127.0.0.1:{free_port()}/stream")
     wait_until(lambda: worker.status.state is CameraState.OFFLINE, 15, "offline")
-    assert worker.status.reason and "pw12345" not in worker.status.reason
+    assert worker.status.reason and "12345" not in worker.status.reason
     assert not worker.buffer.segments()
+    wait_until(lambda: worker.attempts.failures >= 6, 30, "six failed attempts")
+    # Each of the first attempts is logged with its reason; then the log holds back.
+    failed = [r.getMessage() for r in caplog.records if ": attempt " in r.getMessage()]
+    assert len(failed) == 3
+    for number, message in enumerate(failed, start=1):
+        assert message.startswith(f"camera cam00: attempt {number} failed: ")
+        assert message.endswith(" s") and "next attempt in" in message
+    assert "12345" not in caplog.text  # the password, plain or percent-encoded
+
+
+def test_failed_attempts_are_logged_each_at_first_then_once_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="vms_desktop.engine.camera_worker")
+    now = [0.0]
+    attempts = AttemptLog("cam01", monotonic=lambda: now[0])
+    for _ in range(20):  # an attempt every 10 s for 200 s
+        attempts.failed("Connection refused", 10.0)
+        now[0] += 10.0
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[:3] == [
+        f"camera cam01: attempt {k} failed: Connection refused; next attempt in 10 s"
+        for k in (1, 2, 3)
+    ]
+    assert messages[3:] == [
+        "camera cam01: still failing, 6 attempt(s) since the last report (9 in all), the last: "
+        "Connection refused; next attempt in 10 s",
+        "camera cam01: still failing, 6 attempt(s) since the last report (15 in all), the last: "
+        "Connection refused; next attempt in 10 s",
+    ]
+    caplog.clear()
+    attempts.recovered()
+    attempts.failed("Connection reset by peer", 1.0)
+    assert [record.getMessage() for record in caplog.records] == [
+        "camera cam01: recording again after 20 failed attempt(s)",
+        "camera cam01: attempt 1 failed: Connection reset by peer; next attempt in 1 s",
+    ]
 
 
 def test_the_demo_camera_records_and_clips_show_the_event_moment(

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.service import start_service
-from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
+from tests.support.waiting import wait_until
+from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
+from vms_desktop.engine.clock import WallClock, to_datetime
 from vms_desktop.runtime import Runtime
 from vms_desktop.storage.job_store import JobStore
 
@@ -28,13 +30,13 @@ def _runtime(tmp_path: Path, **extra: str) -> Runtime:
 
 
 def _wait_status(runtime: Runtime, event_id: str, status: ClipStatus, timeout: float) -> ClipJob:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def reached() -> ClipJob | None:
         job = runtime.service.job(event_id)
-        if job is not None and job.status is status:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"{event_id} never reached {status}: {runtime.service.job(event_id)}")
+        return job if job is not None and job.status is status else None
+
+    found = wait_until(reached, timeout, f"{event_id} reaching {status}")
+    assert found is not None
+    return found
 
 
 def test_states_progress_from_recording_to_ready(tmp_path: Path) -> None:
@@ -95,6 +97,10 @@ def test_a_window_with_no_footage_fails_with_a_reason(tmp_path: Path) -> None:
         job = _wait_status(runtime, "dark-1", ClipStatus.FAILED, 15)
         assert "no footage" in job.error
         assert runtime.service.get("dark-1") is None
+        # That cannot change: the same request answers with the failure, tries nothing.
+        again = runtime.service.generate(event)
+        assert not again.created and again.job.status is ClipStatus.FAILED
+        assert runtime.service.jobs.retry_state("dark-1").final
         assert not list((tmp_path / "clips").glob("*.mp4"))
         assert not list((tmp_path / "state" / "work").iterdir())
     finally:
@@ -113,3 +119,59 @@ def test_job_store_accepts_an_event_once(tmp_path: Path) -> None:
     assert store.unfinished() == []
     assert store.forget_finished_before(datetime.now(UTC) + timedelta(seconds=1)) == 1
     store.close()
+
+
+def test_health_shows_the_buffer_disk_and_its_floor(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path, BUFFER_MIN_FREE_MB="64")
+    try:
+        wait_until(
+            lambda: runtime.health.cameras()[0]["buffer"]["disk_free_bytes"] is not None,
+            20,
+            "a free-space check",
+        )
+        buffer = runtime.health.cameras()[0]["buffer"]
+        assert buffer["disk_floor_bytes"] == 64 * 1024 * 1024
+        assert buffer["disk_low"] is False and buffer["evicted_for_space"] == 0
+        assert runtime.health.snapshot()["cameras"][0]["buffer_disk_low"] is False
+    finally:
+        runtime.stop()
+
+
+def test_cleanup_follows_the_service_clock_and_stops_at_a_jump_of_the_system_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A service running "as if" three years from now: its own clock is no jump.
+    clock = WallClock(start=datetime(2029, 12, 3, 4, 5, tzinfo=UTC))
+    runtime = start_service(tmp_path, with_api=False, clock=clock, DEMO_CAMERA="off")
+    try:
+        service = runtime.service
+        assert service.cleanup(1) == []
+        made = _store_clip_created(runtime, "old-one", clock.now() - 3 * 86400)
+        assert service.cleanup(2) == [made]
+        _store_clip_created(runtime, "old-two", clock.now() - 3 * 86400)
+        # Now the system clock jumps a day ahead: nothing may be deleted on its word.
+        real = time.time
+        monkeypatch.setattr(time, "time", lambda: real() + 86400)
+        assert service.cleanup(2) == []
+        assert runtime.index.get("old-two") is not None
+    finally:
+        runtime.stop()
+
+
+def _store_clip_created(runtime: Runtime, event_id: str, created: float) -> str:
+    """A catalogued clip made at UTC ``created`` (the catalogue is what cleanup reads)."""
+    moment = to_datetime(created)
+    meta = ClipMeta(
+        Event(event_id, "cam01", "motion", moment),
+        moment - timedelta(seconds=1),
+        moment + timedelta(seconds=1),
+        15,
+        640,
+        480,
+        2.0,
+        1,
+        "0" * 64,
+        moment,
+    )
+    runtime.index.upsert(meta)
+    return event_id

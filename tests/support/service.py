@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.ports import free_port
+from vms_desktop.engine.clock import WallClock
 from vms_desktop.runtime import Runtime, build_runtime
 from vms_desktop.settings import load_settings
 
@@ -24,10 +25,12 @@ def service_environment(base: Path, **overrides: str) -> dict[str, str]:
     return environ
 
 
-def start_service(base: Path, *, with_api: bool = True, **overrides: str) -> Runtime:
+def start_service(
+    base: Path, *, with_api: bool = True, clock: WallClock | None = None, **overrides: str
+) -> Runtime:
     """A started runtime configured by :func:`service_environment` (stop it when done)."""
     runtime = build_runtime(
-        load_settings(env_files=[], environ=service_environment(base, **overrides))
+        load_settings(env_files=[], environ=service_environment(base, **overrides)), clock=clock
     )
     runtime.start(with_api=with_api)
     return runtime

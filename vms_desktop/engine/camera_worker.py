@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -15,6 +16,7 @@ import av
 
 from vms_desktop.domain.camera import CameraConfig, CameraState, CameraStatus
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
+from vms_desktop.engine.free_space import is_disk_full
 from vms_desktop.engine.segment_buffer import SegmentBuffer, SegmentWriter
 from vms_desktop.engine.sources import (
     DEFAULT_TIMEOUTS,
@@ -43,6 +45,85 @@ class PreviewTap(Protocol):
 
 # Failed attempts after losing a stream before the camera counts as offline, not reconnecting.
 ATTEMPTS_BEFORE_OFFLINE = 3
+# Failed attempts logged one by one before the log is rate-limited.
+ATTEMPTS_LOGGED_EACH = 3
+# Seconds between two log lines about a camera that keeps failing.
+ATTEMPT_LOG_INTERVAL = 60.0
+
+
+class AttemptLog:
+    """Logs a camera's failed attempts to connect and record, without flooding the log.
+
+    Each of the first ``each`` failed attempts is logged with its reason; after that at most one
+    line every ``interval`` seconds, with the number of attempts since the previous line, the
+    last reason and when the next attempt is due. So a camera still retrying is told apart from
+    one given up on. Reasons must already be free of credentials (``describe_error``).
+    """
+
+    def __init__(
+        self,
+        camera_id: str,
+        *,
+        each: int = ATTEMPTS_LOGGED_EACH,
+        interval: float = ATTEMPT_LOG_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.camera_id = camera_id
+        self.each = each
+        self.interval = interval
+        self._monotonic = monotonic
+        self.failures = 0  # since the last time the camera recorded
+        self._unreported = 0
+        self._reported_at = -math.inf
+
+    def failed(self, reason: str, retry_in: float) -> None:
+        """One more attempt failed for ``reason``; the next comes in ``retry_in`` seconds."""
+        self.failures += 1
+        self._unreported += 1
+        now = self._monotonic()
+        if self.failures <= self.each:
+            log.warning(
+                "camera %s: attempt %d failed: %s; next attempt in %.0f s",
+                self.camera_id,
+                self.failures,
+                reason,
+                retry_in,
+            )
+        elif now - self._reported_at >= self.interval:
+            log.warning(
+                "camera %s: still failing, %d attempt(s) since the last report (%d in all), "
+                "the last: %s; next attempt in %.0f s",
+                self.camera_id,
+                self._unreported,
+                self.failures,
+                reason,
+                retry_in,
+            )
+        else:
+            return
+        self._reported_at = now
+        self._unreported = 0
+
+    def lost(self, reason: str, retry_in: float) -> None:
+        """A recording session ended for ``reason``; reconnecting in ``retry_in`` seconds."""
+        log.warning(
+            "camera %s: recording stopped: %s; reconnecting in %.0f s",
+            self.camera_id,
+            reason,
+            retry_in,
+        )
+
+    def recovered(self) -> None:
+        """The camera records again."""
+        if self.failures:
+            log.info(
+                "camera %s: recording again after %d failed attempt(s)",
+                self.camera_id,
+                self.failures,
+            )
+        self.failures = 0
+        self._unreported = 0
+        self._reported_at = -math.inf
 
 
 class StreamTimeline:
@@ -109,6 +190,7 @@ class CameraWorker(threading.Thread):
         auth_retry: float = 120.0,
         clock: WallClock = SYSTEM_CLOCK,
         preview_tap: PreviewTap | None = None,
+        on_disk_full: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera = camera
@@ -120,6 +202,10 @@ class CameraWorker(threading.Thread):
         self.clock = clock
         # Set from another thread when someone first watches; read once per video packet.
         self.preview_tap = preview_tap
+        # Frees buffer space after a write found the disk full; returns the bytes freed.
+        self.on_disk_full = on_disk_full
+        self.attempts = AttemptLog(camera.id)
+        self._short_of_space = False
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self._status = CameraStatus(camera.id, CameraState.CONNECTING, since=clock.now())
@@ -163,16 +249,19 @@ class CameraWorker(threading.Thread):
                 self._set_state(CameraState.AUTH_FAILED, str(exc))
                 # Slow and without escalation: a camera that locks accounts after a few bad
                 # logins must not be hammered.
+                self.attempts.failed(str(exc), self.auth_retry)
                 self._stop_event.wait(self.auth_retry)
                 continue
             except SourceError as exc:
                 failures += 1
                 lost = ever_recorded and failures <= ATTEMPTS_BEFORE_OFFLINE
                 self._set_state(CameraState.RECONNECTING if lost else CameraState.OFFLINE, str(exc))
-                self._stop_event.wait(backoff_delay(failures, self.reconnect_max))
+                delay = backoff_delay(failures, self.reconnect_max)
+                self.attempts.failed(str(exc), delay)
+                self._stop_event.wait(delay)
                 continue
             try:
-                recorded = self._record(source, writer)
+                recorded, reason = self._record(source, writer)
             finally:
                 writer.finish()
                 source.close()
@@ -182,11 +271,16 @@ class CameraWorker(threading.Thread):
             else:
                 failures += 1
             if not self._stop_event.is_set():
-                self._stop_event.wait(backoff_delay(max(1, failures), self.reconnect_max))
+                delay = backoff_delay(max(1, failures), self.reconnect_max)
+                if recorded:
+                    self.attempts.lost(reason, delay)
+                else:
+                    self.attempts.failed(reason, delay)
+                self._stop_event.wait(delay)
         self._set_state(CameraState.STOPPED, "")
 
-    def _record(self, source: OpenedSource, writer: SegmentWriter) -> bool:
-        """Copy packets until the stream ends, stalls or fails; True if any video arrived."""
+    def _record(self, source: OpenedSource, writer: SegmentWriter) -> tuple[bool, str]:
+        """Copy packets until the stream ends, stalls or fails: (video arrived, why it ended)."""
         video = source.video
         writer.start(video, source.audio)
         attached: PreviewTap | None = None  # the tap this session's stream was announced to
@@ -198,7 +292,7 @@ class CameraWorker(threading.Thread):
         try:
             for packet in source.packets:
                 if self._stop_event.is_set():
-                    return got_video
+                    return got_video, "stopped"
                 if packet.dts is None and packet.pts is None:
                     continue
                 if packet.pts is None:
@@ -223,13 +317,23 @@ class CameraWorker(threading.Thread):
                     except Exception:  # the live view must never stop the recording
                         log.exception("camera %s: preview stopped", self.camera.id)
                         self.preview_tap = None
-                writer.write(packet, pts, dts)
+                try:
+                    writer.write(packet, pts, dts)
+                except (av.FFmpegError, OSError) as exc:  # PyAV re-raises the file's own error
+                    if not is_disk_full(exc):
+                        raise
+                    self._on_disk_full(writer)
+                    continue
+                if self._short_of_space and self.buffer.is_recording():
+                    self._short_of_space = False
+                    self._set_state(CameraState.RECORDING, "recording again: buffer space freed")
                 if is_video:
                     last_video = time.monotonic()
                     self._frame_times.append(last_video)
                     if not got_video:
                         got_video = True
                         self._on_first_video(source)
+                        self.attempts.recovered()
                     else:
                         self._video_packets += 1
                         if self._video_packets % 16 == 0:
@@ -243,9 +347,29 @@ class CameraWorker(threading.Thread):
                 # PyAV's read timeout interrupts a blocked read: the camera went silent.
                 reason = f"no data for {self.timeouts.read:g} s"
         if not self._stop_event.is_set():
-            log.warning("camera %s: %s", self.camera.id, reason)
             self._set_state(CameraState.RECONNECTING, reason)
-        return got_video
+        return got_video, reason
+
+    def _on_disk_full(self, writer: SegmentWriter) -> None:
+        """A segment write found the disk full: free the oldest footage and go on at once.
+
+        The source stays open, so recording resumes at the next keyframe instead of after a
+        reconnect and a back-off; until space is found each keyframe tries again.
+        """
+        writer.finish()  # the torn segment stays readable up to its last whole packet
+        freed = self.on_disk_full() if self.on_disk_full is not None else 0
+        if freed > 0:
+            self._short_of_space = False
+            reason = f"buffer disk was full: freed {freed / 1e6:.1f} MB of the oldest footage"
+            log.warning("camera %s: %s", self.camera.id, reason)
+            self._set_state(CameraState.RECORDING, reason)
+        else:
+            self._short_of_space = True
+            self._set_state(
+                CameraState.RECONNECTING,
+                "No space left on device: the buffer's disk is full and holds no footage "
+                "that may be freed",
+            )
 
     # ---- state ---------------------------------------------------------------------------
 

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event, GapSpan
-from vms_desktop.engine.clip_builder import ClipCancelled, ClipError, ClipSpec, NoFootageError
+from vms_desktop.engine.clip_builder import ClipCancelled, ClipSpec, NoFootageError
+from vms_desktop.engine.clip_scheduler import ClipScheduler, CpuSlots
+from vms_desktop.engine.clip_timing import ClipTiming, Failure, classify
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock, to_datetime
 from vms_desktop.engine.recorder import Recorder, UnknownCameraError
+from vms_desktop.storage.atomic import cleanup_temp_files
 from vms_desktop.storage.base import ClipStore, ClipUrl, StoreError, stored_sha256
-from vms_desktop.storage.clip_index import ClipIndex, ClipPage
-from vms_desktop.storage.job_store import JobStore
+from vms_desktop.storage.clip_index import CatalogueListener, ClipIndex, ClipPage
+from vms_desktop.storage.job_store import JobStore, RetryState
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ JobListener = Callable[[ClipJob], None]
 MAX_FUTURE = timedelta(hours=1)
 # How often a job's progress is written to the job store (the in-memory value is always fresh).
 _PROGRESS_SAVE_STEP = 0.25
+# Added to the reason of a job waiting for its next attempt.
+_RETRYING = " (trying again)"
 
 
 class Outbox(Protocol):
@@ -82,6 +85,7 @@ class ClipService:
         *,
         outbox: Outbox | None = None,
         workers: int = 4,
+        max_waiting: int | None = None,
         max_pending: int = 200,
         retention_days: int | None = None,
         retention_interval: float = 3600.0,
@@ -100,9 +104,20 @@ class ClipService:
         self.retention_interval = retention_interval
         self.sync_interval = sync_interval
         self.clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clip")
+        # How far the service's clock stands from the system's; a change of that distance is a
+        # jump of the system clock (the service's own clock only ever moves monotonically).
+        self._wall_offset = time.time() - clock.now()
+        # At most `workers` builds use a CPU at once; a build waiting for footage holds none,
+        # and jobs for future windows are queued until shortly before their windows close.
+        self._slots = CpuSlots(workers)
+        self._scheduler = ClipScheduler(
+            self._run,
+            workers=workers,
+            max_waiting=max_waiting if max_waiting is not None else 2 * workers,
+            clock=clock,
+        )
         self._workers = workers
-        self._build_seconds = 0.0  # moving average of encode time once footage is there
+        self._timing = ClipTiming(recorder, spec, clock)
         self._lock = threading.RLock()
         self._live: dict[str, ClipJob] = {}  # unfinished jobs, freshest state
         self._cancels: dict[str, threading.Event] = {}
@@ -118,8 +133,10 @@ class ClipService:
 
     def start(self) -> None:
         """Resume unfinished jobs and start the catalogue sync and retention."""
+        self._clean_work_dir()
         for job in self.jobs.unfinished():
             self._resume(job)
+        self._scheduler.start()
         self._maintainer.start()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -128,11 +145,13 @@ class ClipService:
         with self._lock:
             for cancel in self._cancels.values():
                 cancel.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._slots.wake()
+        self._scheduler.stop()
         with self._lock:
             for job in self._live.values():
                 if job.status in (ClipStatus.RECORDING, ClipStatus.ENCODING):
                     self.jobs.save(job.moved(ClipStatus.PENDING, progress=0.0))
+        self._timing.unpin()
         if self._maintainer.is_alive():
             self._maintainer.join(timeout)
 
@@ -163,6 +182,11 @@ class ClipService:
             if existing is not None:
                 if not existing.event.same_as(event):
                     raise EventConflictError(f"event id {event.id} is used by a different event")
+                if existing.status is ClipStatus.FAILED and self._may_retry(existing):
+                    log.info("event %s repeated: retrying its failed clip", event.id)
+                    return GenerateResult(self._retry_now(existing), created=False)
+                if existing.status is ClipStatus.PENDING and existing.error:
+                    self._scheduler.hurry(event.id)  # waiting to retry: try again now
                 return GenerateResult(existing, created=False, meta=self.index.get(event.id))
             now = self.clock.now()
             moment = event.timestamp.timestamp()
@@ -182,7 +206,7 @@ class ClipService:
                 if not job.event.same_as(event):
                     raise EventConflictError(f"event id {event.id} is used by a different event")
                 return GenerateResult(job, created=False)
-            self._submit(job)
+            self._schedule(job)
         log.info("event %s on %s at %s accepted", event.id, event.camera_id, event.timestamp)
         return GenerateResult(job, created=True)
 
@@ -210,7 +234,35 @@ class ClipService:
         """A time-limited URL for a ready clip; ``ClipNotFoundError`` if there is none."""
         if self.get(event_id) is None:
             raise ClipNotFoundError(event_id)
-        return self.store.url(event_id, expires_in)
+        return self.link(event_id, expires_in)
+
+    def local_lookup(self, event_id: str) -> tuple[ClipMeta | None, ClipJob | None]:
+        """The catalogued clip and the job for an event id, from local state only.
+
+        Never asks the store, so it answers at local-disk speed however the store is doing.
+        """
+        meta = self.index.get(event_id)
+        job = None if meta is not None else self.job(event_id)
+        return meta, job
+
+    def lookup_store(self, event_id: str) -> ClipMeta | None:
+        """A clip's metadata from the store itself (a clip another instance stored), which is
+        then catalogued; raises ``StoreError`` when the store cannot answer.
+        """
+        meta = self.store.get(event_id)
+        if meta is not None:
+            self.index.upsert(meta)
+        return meta
+
+    def link(self, event_id: str, expires_in: timedelta) -> ClipUrl:
+        """A time-limited URL for a clip already found, without looking it up again.
+
+        ``ClipNotFoundError`` if the store finds the clip gone while it signs the URL.
+        """
+        try:
+            return self.store.url(event_id, expires_in)
+        except FileNotFoundError:
+            raise ClipNotFoundError(event_id) from None
 
     def clips(
         self,
@@ -253,6 +305,9 @@ class ClipService:
             cancel = self._cancels.pop(event_id, None)
             if cancel is not None:
                 cancel.set()
+                self._slots.wake()
+            self._scheduler.discard(event_id)
+            self._timing.unpin(event_id)
             live = self._live.pop(event_id, None)
             self._deleted.add(event_id)
             had_job = self.jobs.delete(event_id) or live is not None
@@ -264,7 +319,7 @@ class ClipService:
         """Delete clips stored more than ``days_old`` days ago; returns their event ids."""
         if days_old < 1:
             raise ValueError("days_old must be at least 1")
-        drift = abs(time.time() - self.clock.now())
+        drift = abs(time.time() - self.clock.now() - self._wall_offset)
         if drift > 3600:
             # The system clock moved by over an hour since start: a cut-off computed now could
             # wipe the whole catalogue, so nothing is deleted until the service restarts.
@@ -293,17 +348,31 @@ class ClipService:
 
     def _drain_estimate(self) -> int:
         """Seconds until the queue has room: waiting jobs over workers times a build's time."""
-        per_job = self._build_seconds or (self.spec.pre_seconds + self.spec.post_seconds) / 4
-        return max(1, math.ceil(len(self._live) / self._workers * per_job))
+        return self._timing.drain_estimate(len(self._live), self._workers)
 
     # ---- jobs ----------------------------------------------------------------------------
 
-    def _submit(self, job: ClipJob) -> None:
+    def _schedule(self, job: ClipJob, *, due: float | None = None, pin: bool = True) -> None:
+        """Queue a job's build for ``due`` (UTC seconds), else for when its footage calls for it.
+
+        Called with the lock held, so a racing delete either sees the job or never misses it.
+        """
+        event = job.event
         with self._lock:
-            self._deleted.discard(job.event.id)
-            self._live[job.event.id] = job
-            self._cancels[job.event.id] = threading.Event()
-        self._pool.submit(self._run, job.event)
+            self._deleted.discard(event.id)
+            self._cancels[event.id] = threading.Event()
+            self._live[event.id] = job
+            if pin:  # kept from pruning and eviction until its build has read it
+                self._timing.pin(event)
+            _, end = self._timing.window(event)
+            if job.status is ClipStatus.PENDING and not job.error and end > self.clock.now():
+                # Its post-event footage is being recorded, whether or not its build is open yet.
+                self._update(job.moved(ClipStatus.RECORDING), persist=False)
+        self._scheduler.add(
+            event.id,
+            self._timing.start_time(event) if due is None else due,
+            lambda: self._timing.footage_complete(event),
+        )
 
     def _resume(self, job: ClipJob) -> None:
         stored = None
@@ -323,23 +392,52 @@ class ClipService:
             self.jobs.save(uploading)
             return
         log.info("resuming the clip for event %s", job.event.id)
-        pending = job.moved(ClipStatus.PENDING, progress=0.0)
+        retry_at = self.jobs.retry_state(job.event.id).retry_at
+        # A job waiting to retry keeps its reason and its time; it pins no footage, so an
+        # outage that outlasts the buffer ends in a clear failure instead of a full disk.
+        pending = job.moved(ClipStatus.PENDING, progress=0.0, error=job.error if retry_at else "")
         self.jobs.save(pending)
-        self._submit(pending)
+        self._schedule(
+            pending,
+            due=retry_at.timestamp() if retry_at is not None else None,
+            pin=retry_at is None,
+        )
 
-    def _run(self, event: Event) -> None:
+    def _may_retry(self, job: ClipJob) -> bool:
+        """Whether another attempt at a failed job could succeed."""
+        final = self.jobs.retry_state(job.event.id).final
+        return not final and self._timing.worth_retrying(job.event)
+
+    def _retry_now(self, job: ClipJob) -> ClipJob:
+        """Queue a failed job again (called with the lock held)."""
+        attempts = self.jobs.retry_state(job.event.id).attempts
+        self._deleted.discard(job.event.id)
+        pending = job.moved(ClipStatus.PENDING, progress=0.0)
+        self._update(pending, persist=True, retry=RetryState(attempts))
+        self._schedule(pending)
+        return pending
+
+    def _run(self, event_id: str) -> None:
         with self._lock:
-            job = self._live.get(event.id)
-            cancel = self._cancels.get(event.id)
+            job = self._live.get(event_id)
+            cancel = self._cancels.get(event_id)
         if job is None or cancel is None or cancel.is_set():
+            return
+        try:
+            self._build(job, cancel)
+        finally:
+            self._timing.unpin(event_id)  # the build pinned what it still needed itself
+
+    def _build(self, job: ClipJob, cancel: threading.Event) -> None:
+        event = job.event
+        attempts = self.jobs.retry_state(event.id).attempts
+        if attempts and not self._timing.footage_intact(event):
+            self._failed(job, job.error.removesuffix(_RETRYING), Failure.CONDITION)
             return
         destination = self.work_dir / f"{event.id}.mp4"
         moment = event.timestamp.timestamp()
-        window_end = moment + self.spec.post_seconds
-        live = window_end > self.clock.now()
-        current: ClipJob = self._update(
-            job.moved(ClipStatus.RECORDING if live else ClipStatus.ENCODING), persist=True
-        )
+        _, window_end = self._timing.window(event)
+        current = job
         saved_progress = 0.0
 
         def on_progress(fraction: float) -> None:
@@ -354,12 +452,26 @@ class ClipService:
                 current.moved(status, progress=round(fraction, 3)), persist=persist
             )
 
-        started = time.monotonic()
-        footage_complete = started + max(0.0, window_end - self.clock.now())
+        # Earliest deadline first: a window that has closed is due now, an open one at its end.
+        claim = self._slots.claim(max(window_end, self.clock.now()), cancel)
         try:
-            result = self.recorder.build_clip(
-                event.camera_id, moment, self.spec, destination, progress=on_progress, cancel=cancel
-            )
+            with claim:
+                live = window_end > self.clock.now()
+                current = self._update(
+                    job.moved(ClipStatus.RECORDING if live else ClipStatus.ENCODING, progress=0.0),
+                    persist=True,
+                    retry=RetryState(attempts),
+                )
+                result = self.recorder.build_clip(
+                    event.camera_id,
+                    moment,
+                    self.spec,
+                    destination,
+                    progress=on_progress,
+                    cancel=cancel,
+                    while_waiting=claim.waiting,
+                )
+            self._timing.learn(result.duration, claim.busy_seconds)
             meta = ClipMeta(
                 event=event,
                 window_start=to_datetime(result.start),
@@ -370,15 +482,12 @@ class ClipService:
                 duration=result.duration,
                 size=result.size,
                 sha256=result.sha256,
-                created_at=datetime.now(UTC),
+                created_at=to_datetime(self.clock.now()),
                 has_audio=result.has_audio,
                 gaps=tuple(GapSpan(to_datetime(g.start), to_datetime(g.end)) for g in result.gaps),
             )
             if cancel.is_set():
                 raise ClipCancelled("cancelled")
-            # Only the part after the window closed is work; waiting for footage is not.
-            spent = time.monotonic() - footage_complete
-            self._build_seconds = 0.8 * self._build_seconds + 0.2 * max(0.0, spent)
             if self.outbox is not None:
                 current = self._update(
                     current.moved(ClipStatus.UPLOADING, progress=1.0), persist=True
@@ -391,25 +500,61 @@ class ClipService:
             destination.unlink(missing_ok=True)
             if not self._stop.is_set():
                 log.info("clip for event %s cancelled", event.id)
-        except (ClipError, StoreError, OSError) as exc:
+        except Exception as exc:  # every failure is recorded: none leaves a job pending forever
             destination.unlink(missing_ok=True)
-            reason = str(exc) if isinstance(exc, ClipError | StoreError) else "could not write"
+            cause, reason = classify(exc)
+            if cause is Failure.BUG:
+                log.exception("clip for event %s failed unexpectedly", event.id)
+            self._failed(current, reason, cause)
+
+    def _failed(self, job: ClipJob, reason: str, cause: Failure) -> None:
+        """Record a failed attempt: queue the next one if its cause may clear, else fail.
+
+        A job failed for a cause that may clear can still be retried by the same request.
+        """
+        event = job.event
+        retry = self._timing.after_failure(
+            event, self.jobs.retry_state(event.id).attempts + 1, cause
+        )
+        if retry.final and cause is not Failure.FINAL:
+            reason = f"{reason}; its footage is no longer in the buffer"
+        if retry.retry_at is None:
             log.warning("clip for event %s failed: %s", event.id, reason)
-            self._update(current.moved(ClipStatus.FAILED, error=reason), persist=True)
-        except Exception:  # a bug must fail the job, not leave it pending forever
-            destination.unlink(missing_ok=True)
-            log.exception("clip for event %s failed unexpectedly", event.id)
-            self._update(current.moved(ClipStatus.FAILED, error="internal error"), persist=True)
+            self._update(job.moved(ClipStatus.FAILED, error=reason), persist=True, retry=retry)
+            return
+        due = retry.retry_at.timestamp()
+        log.warning(
+            "clip for event %s failed: %s; trying again in %.0f s",
+            event.id,
+            reason,
+            due - self.clock.now(),
+        )
+        pending = job.moved(ClipStatus.PENDING, progress=0.0, error=reason + _RETRYING)
+        self._update(pending, persist=True, retry=retry)
+        self._scheduler.add(event.id, due, lambda: self._timing.footage_complete(event))
+
+    def _clean_work_dir(self) -> None:
+        """Remove encodes an earlier run left behind (a crash): every unfinished job is built
+        again from the buffer, and the upload outbox keeps its clips in a folder of its own.
+        """
+        removed = cleanup_temp_files(self.work_dir)
+        for leftover in self.work_dir.glob("*.mp4"):
+            with contextlib.suppress(OSError):
+                if leftover.is_file() and not leftover.is_symlink():
+                    leftover.unlink()
+                    removed += 1
+        if removed:
+            log.info("removed %d unfinished clip file(s) left by an earlier run", removed)
 
     def on_uploaded(self, meta: ClipMeta) -> None:
         """The outbox confirmed a clip is in the remote store."""
         self._stored(meta)
 
     def on_upload_failed(self, meta: ClipMeta, reason: str) -> None:
-        """The outbox gave up on a clip."""
+        """The outbox set a clip aside for good (different bytes stored, or a damaged file)."""
         job = self.job(meta.event_id)
         if job is not None:
-            self._update(job.moved(ClipStatus.FAILED, error=reason), persist=True)
+            self._failed(job, reason, Failure.FINAL)
 
     def _stored(self, meta: ClipMeta) -> None:
         with self._lock:
@@ -426,7 +571,7 @@ class ClipService:
         self._update(job.moved(ClipStatus.READY, progress=1.0), persist=True)
         log.info("clip for event %s ready (%d bytes)", meta.event_id, meta.size)
 
-    def _update(self, job: ClipJob, *, persist: bool) -> ClipJob:
+    def _update(self, job: ClipJob, *, persist: bool, retry: RetryState | None = None) -> ClipJob:
         with self._lock:
             if job.event.id in self._deleted:
                 return job  # deleted meanwhile: do not bring it back
@@ -436,7 +581,7 @@ class ClipService:
             else:
                 self._live[job.event.id] = job
             if persist:
-                self.jobs.save(job)
+                self.jobs.save(job, retry)
         for listener in self._listeners:
             try:
                 listener(job)
@@ -480,6 +625,13 @@ class ClipService:
                 except StoreError as exc:
                     log.warning("retention cleanup failed: %s", exc)
                 next_retention = now + self.retention_interval
+
+    def watch_catalogue(self, listener: CatalogueListener) -> Callable[[], None]:
+        """Be told of every committed catalogue change: clips stored, replaced, deleted, or
+        found added or gone by a sync (called on the writing thread). Returns the unsubscribe.
+        """
+        self.index.add_listener(listener)
+        return lambda: self.index.remove_listener(listener)
 
 
 __all__ = [

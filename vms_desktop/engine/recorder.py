@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from vms_desktop.domain.camera import CameraConfig, CameraStatus
 from vms_desktop.engine.camera_worker import CameraWorker, StatusListener
 from vms_desktop.engine.clip_builder import ClipBuilder, ClipResult, ClipSpec, ProgressCallback
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
+from vms_desktop.engine.free_space import FreeSpaceGuard
 from vms_desktop.engine.preview import CameraPreview
 from vms_desktop.engine.segment_buffer import SegmentBuffer
 from vms_desktop.engine.sources import DEFAULT_TIMEOUTS, Timeouts
@@ -35,6 +37,10 @@ class RecorderOptions:
     stall_timeout: float = 10.0
     reconnect_max: float = 30.0
     auth_retry: float = 120.0
+    # Free space kept on the buffer's file system; the oldest footage of any camera goes first.
+    min_free_bytes: int = 512 * 1024 * 1024
+    # Seconds between two passes of the maintainer (retention, size and free space).
+    maintain_interval: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,12 @@ class BufferStatus:
     seconds: float
     segments: int
     size_bytes: int
+    # The buffer file system's free space and floor, and whether it is short with nothing
+    # left to evict (recording may stop); shared by every camera.
+    disk_free_bytes: int | None = None
+    disk_floor_bytes: int = 0
+    disk_low: bool = False
+    evicted_for_space: int = 0
 
 
 class Recorder:
@@ -72,6 +84,11 @@ class Recorder:
             )
             for camera_id in self.cameras
         }
+        self.space_guard = FreeSpaceGuard(
+            options.buffer_root, list(self.buffers.values()), options.min_free_bytes
+        )
+        for buffer in self.buffers.values():
+            buffer.space_check = self.space_guard.check
         # Made on first use, so a headless service never copies packets for a live view.
         self.previews: dict[str, CameraPreview] = {}
         self._previews_lock = threading.Lock()
@@ -84,6 +101,7 @@ class Recorder:
                 reconnect_max=options.reconnect_max,
                 auth_retry=options.auth_retry,
                 clock=clock,
+                on_disk_full=self.space_guard.reclaim,
             )
             for camera_id, camera in self.cameras.items()
         }
@@ -94,6 +112,7 @@ class Recorder:
 
     def start(self) -> None:
         """Start recording every camera."""
+        self.space_guard.check()  # before the first segment: the disk may be full already
         for worker in self.workers.values():
             worker.start()
         self._maintainer.start()
@@ -123,6 +142,7 @@ class Recorder:
 
     def buffer_status(self) -> list[BufferStatus]:
         """How much footage each camera's buffer holds."""
+        space = self.space_guard.status()
         result = []
         for camera_id in sorted(self.buffers):
             segments = self.buffers[camera_id].segments()
@@ -134,6 +154,10 @@ class Recorder:
                     seconds=sum(s.duration for s in segments),
                     segments=len(segments),
                     size_bytes=sum(s.size for s in segments),
+                    disk_free_bytes=space.free_bytes,
+                    disk_floor_bytes=space.floor_bytes,
+                    disk_low=space.low,
+                    evicted_for_space=space.evicted_segments,
                 )
             )
         return result
@@ -169,6 +193,7 @@ class Recorder:
         *,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        while_waiting: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
     ) -> ClipResult:
         """Cut the clip for ``event_time`` from a camera's buffer (see :class:`ClipBuilder`)."""
         builder = ClipBuilder(
@@ -176,13 +201,26 @@ class Recorder:
             wait_grace=self.options.stall_timeout + self.options.timeouts.connect,
             clock=self.clock,
         )
-        return builder.build(event_time, spec, destination, progress=progress, cancel=cancel)
+        return builder.build(
+            event_time,
+            spec,
+            destination,
+            progress=progress,
+            cancel=cancel,
+            while_waiting=while_waiting,
+        )
+
+    @property
+    def wait_grace(self) -> float:
+        """Seconds a clip build waits past its window for footage from a silent camera."""
+        return self.options.stall_timeout + self.options.timeouts.connect
 
     def _maintain(self) -> None:
-        # Segments are pruned as each one closes; this catches cameras that stopped sending.
-        while not self._stop.wait(10.0):
+        # Segments are pruned, and free space checked, as each one closes; this catches cameras
+        # that stopped sending and space taken by anything else on the disk.
+        while not self._stop.wait(self.options.maintain_interval):
             for buffer in self.buffers.values():
                 try:
-                    buffer.prune()
+                    buffer.prune()  # checks the free space too
                 except OSError as exc:
                     log.warning("pruning the %s buffer failed: %s", buffer.camera_id, exc)

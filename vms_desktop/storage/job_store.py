@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,15 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
 """
 
+# Columns added after the first release, with their definitions. Added in place to an existing
+# file (older versions name their columns explicitly, so they keep reading and writing it).
+_ADDED_COLUMNS = {
+    "attempts": "INTEGER NOT NULL DEFAULT 0",
+    "retry_us": "INTEGER",
+    "final": "INTEGER NOT NULL DEFAULT 0",
+}
+_SCHEMA_VERSION = 2
+
 _COLUMNS = "event_id, camera_id, event_type, ts_us, status, progress, error, updated_us"
 
 
@@ -32,6 +42,19 @@ def _us(moment: datetime) -> int:
 
 def _moment(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+
+
+@dataclass(frozen=True)
+class RetryState:
+    """A job's failed attempts, when the next automatic one is due, and whether it is final.
+
+    A final failure can never change (no footage for a window in the past): no attempt is made
+    again.
+    """
+
+    attempts: int = 0
+    retry_at: datetime | None = None
+    final: bool = False
 
 
 class JobStore:
@@ -48,7 +71,27 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=FULL")  # an accepted event must survive power loss
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        """Bring a file made by an older version up to date, in one transaction."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        missing = [name for name in _ADDED_COLUMNS if name not in present]
+        if not missing:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            # Read again inside the transaction: another process may have migrated meanwhile.
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for name in _ADDED_COLUMNS:
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {_ADDED_COLUMNS[name]}")
+            self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def accept(self, event: Event) -> tuple[ClipJob, bool]:
         """The job for ``event``: a new pending one (True) or the one already recorded (False)."""
@@ -70,19 +113,50 @@ class JobStore:
         assert job is not None
         return job, created
 
-    def save(self, job: ClipJob) -> None:
-        """Record a job's new state (a no-op for a job deleted meanwhile)."""
+    def save(self, job: ClipJob, retry: RetryState | None = None) -> None:
+        """Record a job's new state, and its attempts when given (no-op for a deleted job)."""
         with self._lock:
+            if retry is None:
+                self._db.execute(
+                    "UPDATE jobs SET status = ?, progress = ?, error = ?, updated_us = ? "
+                    "WHERE event_id = ?",
+                    (job.status.value, job.progress, job.error, _us(job.updated_at), job.event.id),
+                )
+                return
             self._db.execute(
-                "UPDATE jobs SET status = ?, progress = ?, error = ?, updated_us = ? "
-                "WHERE event_id = ?",
-                (job.status.value, job.progress, job.error, _us(job.updated_at), job.event.id),
+                "UPDATE jobs SET status = ?, progress = ?, error = ?, updated_us = ?, "
+                "attempts = ?, retry_us = ?, final = ? WHERE event_id = ?",
+                (
+                    job.status.value,
+                    job.progress,
+                    job.error,
+                    _us(job.updated_at),
+                    retry.attempts,
+                    _us(retry.retry_at) if retry.retry_at is not None else None,
+                    int(retry.final),
+                    job.event.id,
+                ),
             )
 
     def get(self, event_id: str) -> ClipJob | None:
         """The job for an event id, or None."""
         with self._lock:
             return self._get(event_id)
+
+    def retry_state(self, event_id: str) -> RetryState:
+        """The failed attempts of a job (none for an unknown id)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT attempts, retry_us, final FROM jobs WHERE event_id = ?", (event_id,)
+            ).fetchone()
+        if row is None:
+            return RetryState()
+        attempts, retry_us, final = row
+        return RetryState(
+            attempts=int(attempts),
+            retry_at=_moment(retry_us) if retry_us is not None else None,
+            final=bool(final),
+        )
 
     def delete(self, event_id: str) -> bool:
         """Forget a job; True if there was one."""

@@ -1,0 +1,153 @@
+"""Keeps the buffer's file system above a free-space floor by evicting the oldest footage first."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vms_desktop.engine.segment_buffer import Segment, SegmentBuffer
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "this file system has no room left" (EDQUOT: a user's quota is used up).
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` (or an error it was raised from) says the file system is full."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a short chain is all PyAV and our writers produce
+        if seen is None:
+            return False
+        # PyAV's own errors carry an errno too, without always being OSErrors.
+        if getattr(seen, "errno", None) in _FULL_ERRNOS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def free_bytes_of(path: Path) -> int:
+    """Bytes an unprivileged writer can still use on the file system holding ``path``."""
+    return shutil.disk_usage(path).free
+
+
+@dataclass(frozen=True)
+class SpaceStatus:
+    """The buffer file system's free space and what the guard did about it."""
+
+    free_bytes: int | None  # None when the file system could not be asked
+    floor_bytes: int
+    low: bool  # below the floor with nothing left to evict: recording may stop
+    evicted_segments: int  # removed to free space since start (retention and size not counted)
+    evicted_bytes: int
+
+
+class FreeSpaceGuard:
+    """Evicts the oldest unpinned segments, across all cameras, to keep ``min_free_bytes`` free.
+
+    The size cap of each buffer does not know what else fills the disk (other cameras, other
+    programs, the clips themselves), so this watches the file system itself. :meth:`check` runs
+    whenever a segment closes and in the recorder's maintainer; it frees enough for the floor
+    plus what the cameras write before the next check. :meth:`reclaim` is the emergency path of
+    a camera whose write just failed for lack of space. Segments a clip build still needs are
+    pinned and never evicted.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        buffers: Sequence[SegmentBuffer],
+        min_free_bytes: int,
+        *,
+        free_bytes: Callable[[Path], int] = free_bytes_of,
+    ) -> None:
+        self.root = root
+        self.buffers = list(buffers)
+        self.min_free_bytes = max(0, min_free_bytes)
+        self._free_bytes = free_bytes
+        self._lock = threading.Lock()
+        self._last_free: int | None = None
+        self._low = False
+        self._evicted_segments = 0
+        self._evicted_bytes = 0
+
+    def status(self) -> SpaceStatus:
+        """The last measured state (no file system call)."""
+        with self._lock:
+            return SpaceStatus(
+                free_bytes=self._last_free,
+                floor_bytes=self.min_free_bytes,
+                low=self._low,
+                evicted_segments=self._evicted_segments,
+                evicted_bytes=self._evicted_bytes,
+            )
+
+    def check(self) -> int:
+        """Evict the oldest footage while free space is under the floor; returns bytes freed."""
+        return self._free_up(minimum=0)
+
+    def reclaim(self) -> int:
+        """A write failed for lack of space: free at least one segment's worth; returns bytes."""
+        return self._free_up(minimum=1)
+
+    def _free_up(self, *, minimum: int) -> int:
+        if not self.buffers:
+            return 0
+        with self._lock:
+            try:
+                free = self._free_bytes(self.root)
+            except OSError as exc:
+                log.warning("free space of the buffer could not be read: %s", exc.strerror)
+                self._last_free = None
+                return 0
+            # Each camera writes about one more segment before the next check.
+            target = max(self.min_free_bytes + self._headroom(), free + minimum)
+            freed = 0
+            evicted: list[tuple[str, Segment]] = []
+            while free + freed < target:
+                found = self._oldest_evictable()
+                if found is None:
+                    break
+                buffer, segment = found
+                if buffer.evict(segment):
+                    freed += segment.size
+                    evicted.append((buffer.camera_id, segment))
+            # Accounted, not measured again: a file still open by a reader frees its blocks
+            # only when closed, and measuring would evict more to make up for it.
+            self._last_free = free + freed
+            was_low = self._low
+            self._low = free + freed < self.min_free_bytes or (minimum > 0 and freed == 0)
+            self._evicted_segments += len(evicted)
+            self._evicted_bytes += freed
+        if evicted:
+            cameras = sorted({camera for camera, _ in evicted})
+            log.info(
+                "buffer disk short of space: evicted %d oldest segment(s), %.1f MB, of %s",
+                len(evicted),
+                freed / 1e6,
+                ", ".join(cameras),
+            )
+        if self._low and not was_low:
+            log.warning(
+                "buffer disk below its free-space floor (%.0f MB) with no footage left to evict",
+                self.min_free_bytes / 1e6,
+            )
+        elif was_low and not self._low:
+            log.info("buffer disk back above its free-space floor")
+        return freed
+
+    def _headroom(self) -> int:
+        return sum(buffer.recent_segment_bytes() for buffer in self.buffers)
+
+    def _oldest_evictable(self) -> tuple[SegmentBuffer, Segment] | None:
+        best: tuple[SegmentBuffer, Segment] | None = None
+        for buffer in self.buffers:
+            segment = buffer.evictable()
+            if segment is not None and (best is None or segment.start < best[1].start):
+                best = (buffer, segment)
+        return best
