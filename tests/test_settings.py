@@ -268,6 +268,49 @@ def test_loopback_hosts_need_no_token(host: str) -> None:
     assert load({"API_HOST": host}).api_is_loopback
 
 
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ("a", "shorter than 16"),
+        ("t0ken-for-tests", "shorter than 16"),
+        ("aaaaaaaaaaaaaaaaaaaa", "fewer than 6 different"),
+        ("abababababababababab", "fewer than 6 different"),
+        ("hunter42hunter42", "repeats"),
+        ("Secret12Secret12Secret12", "repeats"),
+        ("abcdefghijklmnopqrst", "run of consecutive"),
+        ("zyxwvutsrqponmlkji", "run of consecutive"),
+        ("change-me-to-a-long-random-string", "example value"),
+        ("MyPassword-2024-xyz", "example value"),
+        ("0123456789:;<=>?@", "run of consecutive"),
+    ],
+)
+def test_a_weak_token_is_refused_off_loopback(token: str, why: str) -> None:
+    error = settings_error({"API_HOST": "0.0.0.0", "API_TOKEN": token})
+    assert variables_in(error) == {"API_TOKEN"}
+    message = str(error)
+    assert why in message and "0.0.0.0" in message
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(32))"' in message
+    assert LINE.fullmatch(message.splitlines()[1]), message
+    if len(token) > 1:
+        assert token not in message
+    # The same token is fine where only this machine can reach the API.
+    assert load({"API_HOST": "127.0.0.1", "API_TOKEN": token}).api_is_loopback
+
+
+def test_a_random_token_is_accepted_off_loopback() -> None:
+    import secrets
+
+    for token in (secrets.token_urlsafe(32), secrets.token_hex(16), TOKEN):
+        settings = load({"API_HOST": "192.168.1.10", "API_TOKEN": token})
+        assert settings.api_token is not None and settings.api_token.get_secret_value() == token
+
+
+def test_the_missing_token_message_says_how_to_make_one() -> None:
+    message = str(settings_error({"API_HOST": "0.0.0.0"}))
+    assert "API_TOKEN" in message
+    assert "secrets.token_urlsafe(32)" in message and "at least 16" in message
+
+
 def test_duration_follows_buffers_when_unset() -> None:
     settings = load({"PRE_EVENT_BUFFER_SECONDS": "5", "POST_EVENT_BUFFER_SECONDS": "15.5"})
     assert settings.clip_duration_seconds == 20.5

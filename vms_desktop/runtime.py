@@ -11,6 +11,7 @@ from vms_desktop.api.app import ApiOptions, create_app
 from vms_desktop.api.server import ApiServer
 from vms_desktop.engine.clip_builder import ClipSpec
 from vms_desktop.engine.clip_service import ClipService
+from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
 from vms_desktop.engine.health import HealthMonitor
 from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.sources import Timeouts
@@ -36,6 +37,7 @@ def recorder_options(settings: Settings) -> RecorderOptions:
         retention_seconds=settings.buffer_retention_seconds,
         max_bytes_per_camera=settings.buffer_max_size_mb * 1024 * 1024,
         segment_seconds=settings.buffer_segment_seconds,
+        min_free_bytes=settings.buffer_min_free_mb * 1024 * 1024,
         timeouts=Timeouts(
             connect=settings.camera_connect_timeout_seconds,
             read=settings.camera_stall_timeout_seconds,
@@ -103,11 +105,13 @@ class Runtime:
                     log.warning("bucket lifecycle rule not applied: %s", exc)
         self.recorder.start()
         self.started.append("recorder")
-        self.service.start()
-        self.started.append("service")
         if self.outbox is not None:
+            # Loaded first, so a job that was uploading when the service stopped is found in
+            # the queue instead of being built again.
             self.outbox.start()
             self.started.append("outbox")
+        self.service.start()
+        self.started.append("service")
         self.health.start()
         self.started.append("health")
         if with_api:
@@ -134,6 +138,8 @@ class Runtime:
             self.recorder.stop()
         self.jobs.close()
         self.index.close()
+        if isinstance(self.store, LocalClipStore):
+            self.store.close()
         self.started.clear()
 
     def _app(self) -> object:
@@ -145,20 +151,18 @@ class Runtime:
             base_host = urlsplit(clip_base_url(settings)).hostname
             if base_host:
                 hosts.add(base_host)
+        health = self.health
         options = ApiOptions(
             token=token,
             allowed_hosts=hosts,
-            health=self.health.snapshot,
-            cameras=self.health.cameras,
+            health=health.snapshot,
+            cameras=health.cameras,
+            store_unavailable=lambda: health.store_unavailable,
+            store_failed=health.store_failed,
         )
         if isinstance(self.store, LocalClipStore):
-            store = self.store
-            options.files_path = store.files_prefix
-            options.file_resolver = lambda event_id, expires, signature: (
-                store.path_of(event_id)
-                if store.verify_file_access(event_id, expires, signature)
-                else None
-            )
+            options.files_path = self.store.files_prefix
+            options.file_opener = self.store.open_linked
         return create_app(self.service, options)
 
 
@@ -182,17 +186,22 @@ def build_store(settings: Settings) -> ClipStore:
     return LocalClipStore(settings.local_storage_path, clip_base_url(settings), signer)
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Assemble the service described by the settings (nothing runs until ``start``)."""
+def build_runtime(settings: Settings, *, clock: WallClock | None = None) -> Runtime:
+    """Assemble the service described by the settings (nothing runs until ``start``).
+
+    ``clock`` runs the engine as if at another moment (the system's time by default).
+    """
+    clock = clock or SYSTEM_CLOCK
     state = settings.state_path
     store = build_store(settings)
     if isinstance(store, LocalClipStore):
         store.recover()
     outbox: UploadOutbox | None = None
-    recorder = Recorder(settings.active_cameras, recorder_options(settings))
+    recorder = Recorder(settings.active_cameras, recorder_options(settings), clock)
     index = ClipIndex(state / "catalogue.sqlite3")
     jobs = JobStore(state / "jobs.sqlite3")
     service_box: list[ClipService] = []
+    health_box: list[HealthMonitor] = []
     if settings.video_storage_type == "s3":
         from vms_desktop.storage.outbox import UploadOutbox
 
@@ -201,6 +210,7 @@ def build_runtime(settings: Settings) -> Runtime:
             store,
             on_uploaded=lambda meta: service_box[0].on_uploaded(meta),
             on_failed=lambda meta, reason: service_box[0].on_upload_failed(meta, reason),
+            on_unavailable=lambda detail: health_box[0].store_failed(detail),
         )
     service = ClipService(
         recorder,
@@ -214,9 +224,14 @@ def build_runtime(settings: Settings) -> Runtime:
         retention_interval=settings.retention_interval_minutes * 60.0,
         # A shared bucket changes under us; a local folder only by this process.
         sync_interval=60.0 if outbox is not None else 600.0,
+        clock=clock,
     )
     service_box.append(service)
     health = HealthMonitor(recorder, service, store)
+    health_box.append(health)
+    if outbox is not None:
+        # Waiting clips go up as soon as the store answers again, not after their back-off.
+        health.on_store_recovered(outbox.wake)
     return Runtime(settings, recorder, store, index, jobs, service, health, outbox)
 
 

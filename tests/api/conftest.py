@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.ports import free_port
 from tests.support.seaweedfs import SeaweedServer
+from vms_desktop.engine.clock import WallClock
 from vms_desktop.runtime import Runtime, build_runtime
 from vms_desktop.settings import load_settings
 
@@ -71,12 +72,17 @@ def s3_environment(server: SeaweedServer) -> dict[str, str]:
 def make_service(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServiceFactory]:
     """Starts services with settings given as environment variables; stops them after.
 
-    ``store="s3"`` puts the clips in a fresh bucket of the session's SeaweedFS server.
+    ``store="s3"`` puts the clips in a fresh bucket of the session's SeaweedFS server;
+    ``clock`` runs the service as if at another moment.
     """
     started: list[Running] = []
 
     def make(
-        env: dict[str, str] | None = None, *, token: str | None = None, store: str = "local"
+        env: dict[str, str] | None = None,
+        *,
+        token: str | None = None,
+        store: str = "local",
+        clock: WallClock | None = None,
     ) -> Running:
         port = free_port()
         base = tmp_path / f"svc{len(started)}"
@@ -98,7 +104,7 @@ def make_service(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ser
             environ.update(s3_environment(request.getfixturevalue("seaweedfs")))
         environ.update(env or {})
         settings = load_settings(env_files=[], environ=environ)
-        runtime = build_runtime(settings)
+        runtime = build_runtime(settings, clock=clock)
         runtime.start()
         assert runtime.api is not None
         headers = {"Authorization": f"Bearer {token}"} if token else {}

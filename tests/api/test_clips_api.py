@@ -9,17 +9,21 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import av
 import httpx
 import pytest
 
-from tests.api.conftest import ServiceFactory, wait_recording
+from tests.api.conftest import Running, ServiceFactory, wait_recording
 from tests.support.media import make_camera_file, record_file, stamp_of
 from tests.support.rtsp_camera import RtspCamera
 from tests.support.seaweedfs import SeaweedServer
-from vms_desktop.engine.segment_buffer import SegmentBuffer
+from tests.support.waiting import wait_until
+from vms_desktop.engine.clock import WallClock, to_datetime
+from vms_desktop.engine.segment_buffer import TS_HZ, TS_WRAP, SegmentBuffer
 from vms_desktop.storage.local_store import LocalClipStore
+from vms_desktop.storage.signing import content_tag
 
 DEMO = {"CAMERA_CAM01_URL": "demo://?width=320&height=240"}
 
@@ -49,6 +53,10 @@ def test_the_seed_readme_curl_examples_work_as_written(
     source = make_camera_file(tmp_path / "cam01.ts", seconds=40, start=seed_moment - 20)
     buffer = SegmentBuffer(tmp_path / "svc0" / "buffer", "cam01", retention_seconds=1e10)
     record_file(buffer, source, seed_moment - 20)
+    # The service runs, and the camera records again, three quarters of a timestamp cycle
+    # (about 20 h) after that footage ends: whatever today's date, the buffer then holds two
+    # runs whose 33-bit timestamps no single demuxer could tell apart.
+    clock = WallClock(seed_moment + 20 + 0.75 * TS_WRAP / TS_HZ)
     service = make_service(
         {
             "CAMERA_CAM01_URL": str(source),
@@ -58,8 +66,14 @@ def test_the_seed_readme_curl_examples_work_as_written(
             "CLIP_DURATION_SECONDS": "30",
         },
         store=store_kind,
+        clock=clock,
     )
     client = service.client
+    recording = service.runtime.recorder.buffer("cam01")
+    wait_until(
+        lambda: (recording.newest or 0) > clock.now() - 10,
+        what="the camera recording at the service's moment",
+    )
 
     # curl -X POST http://localhost:8000/clips/generate -H "Content-Type: application/json" -d ...
     body = """{
@@ -108,6 +122,82 @@ def test_the_seed_readme_curl_examples_work_as_written(
     assert response.status_code == 200
     assert response.json()["deleted"] == 0  # the clip was stored moments ago
     assert client.get("/clips/event-123/url").status_code == 200
+
+
+def _utc_iso(moment: float) -> str:
+    return to_datetime(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _fetch_frames(service: Running, event_id: str) -> tuple[dict[str, Any], list[av.VideoFrame]]:
+    """A ready clip's catalogue entry and its pictures, fetched through its URL."""
+    link = service.wait_ready(event_id)
+    page = service.client.get("/clips?camera_id=cam01").json()
+    (clip,) = [c for c in page["clips"] if c["event_id"] == event_id]
+    fetched = httpx.get(link["url"], timeout=30)
+    assert fetched.status_code == 200
+    with av.open(io.BytesIO(fetched.content)) as container:
+        return clip, list(container.decode(video=0))
+
+
+def test_a_service_built_at_a_moment_near_a_timestamp_wrap_makes_clips(
+    make_service: ServiceFactory, tmp_path: Path
+) -> None:
+    cycle = TS_WRAP / TS_HZ
+    # Two moments at which the 90 kHz timestamps wrap, one cycle (26.5 h) apart, in 2028.
+    first_wrap = 19_500 * cycle
+    second_wrap = first_wrap + cycle
+    # Footage of an event half a second after the first wrap: the camera recorded until
+    # 0.58 s after it, then went dark until the service started, 8 s before the second wrap.
+    past_event = first_wrap + 0.5
+    source = make_camera_file(
+        tmp_path / "before.ts", seconds=4.6, start=past_event - 4.02, width=320, height=240
+    )
+    buffer = SegmentBuffer(tmp_path / "svc0" / "buffer", "cam01", retention_seconds=1e10)
+    record_file(buffer, source, past_event - 4.02)
+    dark_from = past_event - 4.02 + 4.6
+    clock = WallClock(second_wrap - 8.0)
+    service = make_service(
+        {
+            "CAMERA_CAM01_URL": "demo://?width=320&height=240",
+            "BUFFER_RETENTION_SECONDS": "10000000000",
+        },
+        clock=clock,
+    )
+    # A live event whose window (2 s before to 2 s after) holds the second wrap.
+    live_event = second_wrap + 0.5
+    for event_id, moment in (("before-dark", past_event), ("across-wrap", live_event)):
+        response = service.client.post("/clips/generate", json=_event(event_id, _utc_iso(moment)))
+        assert response.status_code == 202, response.text
+
+    clip, frames = _fetch_frames(service, "before-dark")
+    assert clip["timestamp"] == _utc_iso(past_event)
+    assert [(_seconds(g["start"]), _seconds(g["end"])) for g in clip["gaps"]] == [
+        (pytest.approx(dark_from, abs=0.01), pytest.approx(past_event + 2.0, abs=0.01))
+    ]
+    assert len(frames) == 60
+    for index, frame in enumerate(frames):
+        moment = past_event - 2.0 + index / 15
+        if moment < dark_from:
+            shown = stamp_of(frame)
+            assert shown is not None and 0 <= moment * 1000 - shown < 1000 / 15 + 1, index
+        else:
+            assert frame.to_ndarray(format="gray").max() <= 24, index  # dark: black
+
+    clip, frames = _fetch_frames(service, "across-wrap")
+    assert clip["timestamp"] == _utc_iso(live_event) and clip["gaps"] == []
+    assert len(frames) == 60
+    # The demo camera burns the injected clock's time into every picture: each slot shows the
+    # picture of its moment (within a frame, plus the camera's encoding and hand-over delay).
+    for index, frame in enumerate(frames):
+        moment = live_event - 2.0 + index / 15
+        shown = stamp_of(frame)
+        assert shown is not None, f"frame {index} has no readable stamp"
+        assert -1 <= moment * 1000 - shown <= 1000 / 15 + 150, index
+    assert clock.now() > second_wrap  # the service really ran across the wrap
 
 
 def test_full_flow_from_an_rtsp_camera_to_deleted(
@@ -393,13 +483,15 @@ def test_clip_urls_work_then_expire_and_tampering_is_refused(
     store = service.runtime.store
     if isinstance(store, LocalClipStore):  # the API's shortest is a minute: sign a 2 s link here
         path = store.file_url_path("url-1")
-        query = store.signer.sign(path, datetime.now(UTC) + timedelta(seconds=2))
+        meta = store.get("url-1")
+        assert meta is not None
+        expires_at = datetime.now(UTC) + timedelta(seconds=2)
+        query = store.signer.sign(path, expires_at, content_tag(meta.sha256))
         short = f"{service.base_url}{path}?{query}"
     else:
         short = store.url("url-1", timedelta(seconds=2)).url
     assert httpx.get(short, timeout=30).status_code == 200
-    time.sleep(3.5)
-    assert httpx.get(short, timeout=30).status_code == 403
+    wait_until(lambda: httpx.get(short, timeout=30).status_code == 403, 10, "the link expired")
 
 
 def test_an_s3_outage_before_upload_loses_nothing(
@@ -413,15 +505,18 @@ def test_an_s3_outage_before_upload_loses_nothing(
     private_seaweedfs.kill()
     response = service.client.post("/clips/generate", json=_event("outage-1", _now_iso(-2.5)))
     assert response.status_code == 202
-    deadline = time.monotonic() + 30
-    while service.runtime.service.upload_queue() != 1 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert service.runtime.service.upload_queue() == 1
+    wait_until(lambda: service.runtime.service.upload_queue() == 1, 30, "the clip queued")
     job = service.client.get("/clips/outage-1").json()
     assert job["status"] == "uploading"
-    time.sleep(6)  # the health monitor notices
-    health = service.client.get("/health").json()
-    assert health["storage"]["reachable"] is False and health["upload_queue"] == 1
+    health = wait_until(
+        lambda: (
+            (body := service.client.get("/health").json())["upload_queue"] == 1
+            and not body["storage"]["reachable"]
+            and body
+        ),
+        15,
+        "the outage reported",
+    )
     assert health["status"] == "degraded"
 
     private_seaweedfs.start()
@@ -452,3 +547,143 @@ def test_the_listener_is_tcp_so_responses_are_not_delayed(make_service: ServiceF
             assert client.get("/health").status_code == 200
             timings.append(time.perf_counter() - started)
     print(f"keep-alive /health: {[round(t * 1000, 1) for t in timings]} ms")
+
+
+def test_a_link_names_one_clip_not_a_later_one_under_its_id(make_service: ServiceFactory) -> None:
+    service = make_service(DEMO)
+    wait_recording(service, "cam01", 6)
+    client = service.client
+    assert client.post("/clips/generate", json=_event("reused", _now_iso(-2.5))).status_code == 202
+    old_link = service.wait_ready("reused")["url"]
+    first = httpx.get(old_link, timeout=30)
+    assert first.status_code == 200
+    assert first.headers["etag"].strip('"') == hashlib.sha256(first.content).hexdigest()
+    assert client.delete("/clips/reused").status_code == 200
+    assert httpx.get(old_link, timeout=30).status_code == 404
+
+    # Another clip under the same id (another moment, other bytes).
+    assert client.post("/clips/generate", json=_event("reused", _now_iso(-4))).status_code == 202
+    new_link = service.wait_ready("reused")["url"]
+    second = httpx.get(new_link, timeout=30)
+    assert second.status_code == 200 and second.content != first.content
+    assert httpx.get(old_link, timeout=30).status_code == 404
+    assert httpx.head(old_link, timeout=30).status_code == 404
+    meta = service.runtime.index.get("reused")
+    assert meta is not None and hashlib.sha256(second.content).hexdigest() == meta.sha256
+
+
+def test_clip_files_serve_ranges_and_heads(make_service: ServiceFactory) -> None:
+    service = make_service(DEMO)
+    wait_recording(service, "cam01", 3)
+    service.client.post("/clips/generate", json=_event("ranged", _now_iso(-2.5)))
+    link = service.wait_ready("ranged")["url"]
+    whole = httpx.get(link, timeout=30).content
+    size = len(whole)
+    head = httpx.head(link, timeout=30)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(size)
+    assert head.headers["accept-ranges"] == "bytes"
+    for asked, first, last in (
+        ("bytes=0-99", 0, 99),
+        ("bytes=100-", 100, size - 1),
+        ("bytes=-50", size - 50, size - 1),
+        (f"bytes=10-{size + 1000}", 10, size - 1),
+    ):
+        part = httpx.get(link, headers={"Range": asked}, timeout=30)
+        assert part.status_code == 206, asked
+        assert part.headers["content-range"] == f"bytes {first}-{last}/{size}"
+        assert part.content == whole[first : last + 1]
+    too_far = httpx.get(link, headers={"Range": f"bytes={size}-"}, timeout=30)
+    assert too_far.status_code == 416 and too_far.headers["content-range"] == f"bytes */{size}"
+    several = httpx.get(link, headers={"Range": "bytes=0-1,5-6"}, timeout=30)
+    assert several.status_code == 200 and several.content == whole
+    stale = httpx.get(link, headers={"Range": "bytes=0-9", "If-Range": '"other"'}, timeout=30)
+    assert stale.status_code == 200 and stale.content == whole
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "0001-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "1970-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+23:59",
+        "9999-12-31T00:00:00Z",
+    ],
+)
+def test_extreme_event_times_are_422_naming_the_timestamp(
+    make_service: ServiceFactory, timestamp: str
+) -> None:
+    service = make_service(DEMO)
+    response = service.client.post("/clips/generate", json=_event("extreme", timestamp))
+    assert response.status_code == 422, response.text
+    assert any("timestamp" in problem["loc"] for problem in response.json()["detail"])
+    assert service.client.get("/clips/extreme").status_code == 404
+
+
+def test_extreme_date_filters_are_422_naming_the_field_or_work(
+    make_service: ServiceFactory,
+) -> None:
+    client = make_service(DEMO).client
+    for name in ("start_date", "end_date"):
+        for value in (
+            "0001-01-01T00:00:00+14:00",
+            "9999-12-31T23:59:59-14:00",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+        ):
+            response = client.get("/clips", params={name: value})
+            assert response.status_code == 422, (name, value, response.text)
+            assert any(name in problem["loc"] for problem in response.json()["detail"])
+        # A day inside the ends, whatever the time zone, is an ordinary filter.
+        for value in (
+            "0001-01-02T00:00:00+23:59",
+            "9999-12-30T23:59:59-23:59",
+            "1900-01-01T00:00:00+14:00",
+        ):
+            response = client.get("/clips", params={name: value})
+            assert response.status_code == 200, (name, value, response.text)
+
+
+def test_wrong_tokens_are_answered_at_a_bounded_rate(make_service: ServiceFactory) -> None:
+    from vms_desktop.api.auth_throttle import FAILURE_BURST, FAILURE_DELAY, FAILURES_PER_SECOND
+
+    token = "kL9-xq2Rv7TzW4mB8nYc1Hs5"
+    service = make_service(DEMO, token=token)
+    guesses = 120
+
+    def guess(n: int) -> tuple[int, str | None, float]:
+        with httpx.Client(base_url=service.base_url, timeout=60) as client:
+            began = time.monotonic()
+            response = client.get("/clips", headers={"Authorization": f"Bearer guess-{n}"})
+            return response.status_code, response.headers.get("retry-after"), began
+
+    began = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(guess, range(guesses)))
+    elapsed = time.monotonic() - began
+    checked = [a for a in answers if a[0] == 401]
+    refused = [a for a in answers if a[0] == 429]
+    print(f"{guesses} wrong tokens in {elapsed:.1f} s: {len(checked)} checked, {len(refused)} 429")
+    assert len(checked) + len(refused) == guesses
+    assert len(checked) <= FAILURE_BURST + FAILURES_PER_SECOND * elapsed + 1
+    assert refused and all(int(retry or 0) >= 1 for _, retry, _ in refused)
+    # Each wrong token was answered after a pause.
+    assert elapsed >= FAILURE_DELAY
+
+    # While its failures drain, the guessing address is refused whatever it sends...
+    assert service.client.get("/clips").status_code == 429
+    # ...but a client elsewhere with the right token is answered at once.
+    elsewhere = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(
+        base_url=service.base_url,
+        transport=elsewhere,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ) as client:
+        started = time.monotonic()
+        assert client.get("/clips").status_code == 200
+        assert time.monotonic() - started < FAILURE_DELAY
+        assert client.get("/health").status_code == 200

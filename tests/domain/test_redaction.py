@@ -111,15 +111,59 @@ def test_redact_text_secret_alone_and_inside_url() -> None:
 
 def test_redact_text_ignores_empty_secrets_and_accepts_generators() -> None:
     assert redact_text("nothing to hide", ["", ""]) == "nothing to hide"
-    assert redact_text("key AKIA123 here", (s for s in ["AKIA123"])) == "key *** here"
+    assert redact_text("key AKIA1234567 here", (s for s in ["AKIA1234567"])) == "key *** here"
 
 
 def test_longer_secret_removed_whole_when_it_contains_a_shorter_one() -> None:
-    assert redact_text("token abcdef", ["abc", "abcdef"]) == "token ***"
+    text = "token abcdefgh-12345678"
+    assert redact_text(text, ["abcdefgh", "abcdefgh-12345678"]) == "token ***"
 
 
 def test_secret_with_regex_characters_is_literal() -> None:
-    assert redact_text("a.b and axb", ["a.b"]) == "*** and axb"
+    assert redact_text("a.b.c.d.e and axbxcxdxe", ["a.b.c.d.e"]) == "*** and axbxcxdxe"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Bearer Tok3nValue9 refused", "Bearer *** refused"),
+        ("token=Tok3nValue9&x=1", "token=***&x=1"),
+        ("'Tok3nValue9'", "'***'"),
+        ("(Tok3nValue9)", "(***)"),
+        ("Tok3nValue9", "***"),
+        ("xTok3nValue9 and Tok3nValue9x", "xTok3nValue9 and Tok3nValue9x"),
+        ("Tok3nValue9_backup", "Tok3nValue9_backup"),
+        ("ÉTok3nValue9", "ÉTok3nValue9"),
+    ],
+)
+def test_a_secret_is_masked_only_where_it_stands_whole(text: str, expected: str) -> None:
+    assert redact_text(text, ["Tok3nValue9"]) == expected
+
+
+def test_edges_that_are_not_word_characters_need_no_boundary() -> None:
+    # The secret's own "-" or "@" edge already separates it from what is around it.
+    assert redact_text("x-s3cretpw-x", ["-s3cretpw-"]) == "x***x"
+    assert redact_text("pw@s3cretpw done", ["@s3cretpw"]) == "pw*** done"
+
+
+@pytest.mark.parametrize("secret", ["a", "admin", "1234", "hunter2"])
+def test_short_secrets_are_not_searched_in_free_text(secret: str) -> None:
+    text = f"a cat sat on a mat; administrator 12345 says hunter2 is {secret}"
+    assert redact_text(text, [secret]) == text
+    # Inside URLs they are removed whatever their length.
+    url = f"rtsp://admin:{secret}@cam/s failed"
+    assert redact_text(url, [secret]) == "rtsp://***@cam/s failed"
+
+
+def test_a_one_letter_api_token_no_longer_garbles_logs(
+    captured: tuple[logging.Logger, list[str]],
+) -> None:
+    logger, lines = captured
+    handler = logger.handlers[0]
+    handler.filters.clear()
+    handler.addFilter(RedactingFilter(lambda: ["a"]))
+    logger.warning("camera cam01 has reconnected after a gap")
+    assert lines == ["WARNING camera cam01 has reconnected after a gap"]
 
 
 @pytest.fixture

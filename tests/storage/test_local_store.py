@@ -28,8 +28,8 @@ from vms_desktop.storage.base import (
     StoreError,
     StoreUnavailableError,
 )
-from vms_desktop.storage.local_store import LocalClipStore
-from vms_desktop.storage.signing import UrlSigner
+from vms_desktop.storage.local_store import InvalidLinkError, LocalClipStore
+from vms_desktop.storage.signing import UrlSigner, content_tag
 
 BASE_URL = "http://127.0.0.1:8000/clips"
 KEY = b"k" * 32
@@ -321,12 +321,17 @@ def test_record_is_written_last(
     assert store.path_of("ev-1") is None
     with pytest.raises(FileNotFoundError):
         store.open("ev-1")
-    # Fresh leftovers may belong to a write still running elsewhere: kept by default.
+    # While another process writes the folder, fresh leftovers may be its write in progress.
+    other = LocalClipStore(root, BASE_URL, UrlSigner(KEY))
+    assert other.claim()
     assert store.recover().orphan_clips == 0
     assert (root / "ev-1.mp4").exists()
-    result = store.recover(min_age=timedelta(0))
+    other.close()
+    # The folder's only writer knows they are a crash's leftovers, however fresh.
+    result = store.recover()
     assert (result.temp_files, result.orphan_clips) == (1, 1)
     assert list(root.iterdir()) == []
+    store.close()
 
 
 def test_a_clip_file_without_record_is_not_listed_and_recovered(
@@ -371,9 +376,12 @@ def test_recover_removes_only_old_temp_files(store: LocalClipStore, root: Path) 
     os.utime(old_temp, (past, past))
     # ctime cannot be set back, so the age guard is checked with a helper-level age instead.
     assert cleanup_temp_files(root, older_than=3600.0) == 0
+    other = LocalClipStore(root, BASE_URL, UrlSigner(KEY))
+    assert other.claim()  # another instance writes the folder: fresh temps may be its own
     assert store.recover().temp_files == 0
     assert store.recover(min_age=timedelta(0)).temp_files == 2
     assert list(root.iterdir()) == []
+    other.close()
 
 
 def test_iter_all_skips_malformed_and_orphan_records(
@@ -424,6 +432,8 @@ def test_hostile_ids_are_refused_and_touch_nothing(
         assert str(tmp_path) not in str(caught.value)
         assert len(str(caught.value)) < 1000
     assert not store.verify_file_access(event_id, "1", "x" * 43)
+    with pytest.raises(InvalidLinkError):
+        store.open_linked(event_id, "1", "0" * 16, "x" * 43)
     assert snapshot(tmp_path) == before
 
 
@@ -518,7 +528,8 @@ def test_planted_fifos_do_not_hang_reads(store: LocalClipStore, root: Path, work
 # ---- URLs ----------------------------------------------------------------------------------
 
 
-def test_url_is_signed_for_its_own_path(store: LocalClipStore) -> None:
+def test_url_is_signed_for_its_own_path_and_clip(store: LocalClipStore, work: Path) -> None:
+    meta = put(store, work, "ev-1")
     before = datetime.now(UTC)
     result = store.url("ev-1", timedelta(hours=2))
     parts = urlsplit(result.url)
@@ -527,14 +538,88 @@ def test_url_is_signed_for_its_own_path(store: LocalClipStore) -> None:
     assert store.files_prefix == "/clips/_files"
     query = {k: v[0] for k, v in parse_qs(parts.query, strict_parsing=True).items()}
     assert query["expires"] == str(int(result.expires_at.timestamp()))
+    assert query["content"] == content_tag(meta.sha256) == meta.sha256[:16]
     assert result.expires_at.microsecond == 0
     assert before + timedelta(hours=2) - timedelta(seconds=1) <= result.expires_at
     assert result.expires_at <= datetime.now(UTC) + timedelta(hours=2)
-    assert store.signer.verify(parts.path, query["expires"], query["signature"])
-    assert store.verify_file_access("ev-1", query["expires"], query["signature"])
-    assert not store.verify_file_access("ev-2", query["expires"], query["signature"])
+    expires, content, signature = query["expires"], query["content"], query["signature"]
+    assert store.signer.verify(parts.path, expires, content, signature)
+    assert store.verify_file_access("ev-1", expires, signature)
+    assert store.verify_file_access("ev-1", expires, signature, content=content)
+    assert not store.verify_file_access("ev-1", expires, signature, content="0" * 16)
+    assert not store.verify_file_access("ev-2", expires, signature)
     later = result.expires_at + timedelta(seconds=1)
-    assert not store.verify_file_access("ev-1", query["expires"], query["signature"], now=later)
+    assert not store.verify_file_access("ev-1", expires, signature, now=later)
+    stream, opened = store.open_linked("ev-1", expires, content, signature)
+    with stream:
+        assert stream.read() == clip_bytes("ev-1") and opened == meta
+
+
+def test_a_url_needs_a_stored_clip(store: LocalClipStore, work: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        store.url("ev-1", timedelta(hours=1))
+    put(store, work, "ev-1")
+    (store.root / "ev-1.mp4").unlink()  # the record without its clip is no clip
+    with pytest.raises(FileNotFoundError):
+        store.url("ev-1", timedelta(hours=1))
+
+
+def _link(store: LocalClipStore, event_id: str) -> tuple[str, str, str]:
+    query = parse_qs(urlsplit(store.url(event_id, timedelta(hours=1)).url).query)
+    return query["expires"][0], query["content"][0], query["signature"][0]
+
+
+def test_a_link_names_one_clip_not_its_id(store: LocalClipStore, work: Path) -> None:
+    put(store, work, "ev-1", seed="first")
+    old = _link(store, "ev-1")
+    assert store.delete("ev-1")
+    with pytest.raises(FileNotFoundError):
+        store.open_linked("ev-1", *old)
+    assert not store.verify_file_access("ev-1", old[0], old[2])
+
+    # A new clip under the same id: the old link still has a valid signature, but names
+    # bytes that are gone.
+    put(store, work, "ev-1", seed="second")
+    with pytest.raises(FileNotFoundError):
+        store.open_linked("ev-1", *old)
+    assert not store.verify_file_access("ev-1", old[0], old[2])
+    assert not store.verify_file_access("ev-1", old[0], old[2], content=old[1])
+    fresh = _link(store, "ev-1")
+    assert fresh[1] != old[1]
+    stream, meta = store.open_linked("ev-1", *fresh)
+    with stream:
+        assert stream.read() == clip_bytes("second")
+    assert meta.sha256 == hashlib.sha256(clip_bytes("second")).hexdigest()
+
+
+def test_an_open_link_keeps_serving_the_clip_it_opened(store: LocalClipStore, work: Path) -> None:
+    put(store, work, "ev-1", seed="first")
+    stream, _ = store.open_linked("ev-1", *_link(store, "ev-1"))
+    with stream:
+        store.delete("ev-1")
+        put(store, work, "ev-1", seed="second")
+        assert stream.read() == clip_bytes("first")
+
+
+def test_a_forged_or_expired_link_is_refused(store: LocalClipStore, work: Path) -> None:
+    meta = put(store, work, "ev-1")
+    expires, content, signature = _link(store, "ev-1")
+    flipped = ("B" if signature[0] == "A" else "A") + signature[1:]
+    later = datetime.now(UTC) + timedelta(hours=2)
+    for args, now in (
+        ((expires, content, flipped), None),
+        ((expires, "0" * 16, signature), None),
+        ((str(int(expires) + 60), content, signature), None),
+        ((expires, content, signature), later),
+        (("", "", ""), None),
+    ):
+        with pytest.raises(InvalidLinkError):
+            store.open_linked("ev-1", *args, now=now)
+    # Signed for another path: a valid signature of ev-1 says nothing about ev-2.
+    put(store, work, "ev-2", seed="ev-1")
+    with pytest.raises(InvalidLinkError):
+        store.open_linked("ev-2", expires, content, signature)
+    assert store.get("ev-1") == meta
 
 
 @pytest.mark.parametrize(
@@ -551,16 +636,18 @@ def test_url_expiry_is_bounded(store: LocalClipStore, expires_in: timedelta) -> 
         store.url("ev-1", expires_in)
 
 
-def test_url_expiry_bounds_are_inclusive(store: LocalClipStore) -> None:
+def test_url_expiry_bounds_are_inclusive(store: LocalClipStore, work: Path) -> None:
+    put(store, work, "ev-1")
     store.url("ev-1", timedelta(minutes=1))
     result = store.url("ev-1", MAX_URL_EXPIRY)
     query = parse_qs(urlsplit(result.url).query)
     assert store.verify_file_access("ev-1", query["expires"][0], query["signature"][0])
 
 
-def test_base_url_forms(root: Path) -> None:
+def test_base_url_forms(root: Path, work: Path) -> None:
     signer = UrlSigner(KEY)
     store = LocalClipStore(root, "https://example.org/", signer)
+    put(store, work, "ev-1")
     assert store.url("ev-1", timedelta(hours=1)).url.startswith(
         "https://example.org/_files/ev-1.mp4?"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -53,6 +55,47 @@ CameraId = Annotated[
     ),
     AfterValidator(validate_camera_id),
 ]
+# Dates are bounded by the date as written (before any time zone is applied), so the schema
+# patterns below say exactly what the validators accept: a client following the schema is
+# never refused. With any offset (at most 23:59), a written date inside these bounds is a
+# moment UTC can hold; the event bound also keeps every event after the Unix epoch (no
+# footage is older, and platforms disagree on earlier times).
+FIRST_DATE = date(1, 1, 2)
+LAST_DATE = date(9999, 12, 30)
+FIRST_EVENT_DATE = date(1970, 1, 2)
+_DATE_SCHEMA_PATTERN = r"^(?!0000-|0001-01-01|9999-12-31)[0-9]{4}-"
+_EVENT_DATE_SCHEMA_PATTERN = (
+    r"^(?:1970-(?!01-01)|197[1-9]-|19[89][0-9]-|[2-8][0-9]{3}-|9[0-8][0-9]{2}-|99[0-8][0-9]-"
+    r"|999[0-8]-|9999-(?!12-31))"
+)
+
+
+def _within(first: date, last: date) -> Callable[[datetime], datetime]:
+    def check(moment: datetime) -> datetime:
+        if not first <= moment.date() <= last:
+            raise ValueError(
+                f"is outside the dates this service handles; allowed: {first.isoformat()} to "
+                f"{last.isoformat()}, with a time zone"
+            )
+        return moment.astimezone(UTC)
+
+    return check
+
+
+UtcDatetime = Annotated[
+    AwareDatetime,
+    Field(json_schema_extra={"pattern": _DATE_SCHEMA_PATTERN}),
+    AfterValidator(_within(FIRST_DATE, LAST_DATE)),
+]
+"""A date and time with a time zone, written between 0001-01-02 and 9999-12-30 (filters)."""
+
+EventTime = Annotated[
+    AwareDatetime,
+    Field(json_schema_extra={"pattern": _EVENT_DATE_SCHEMA_PATTERN}),
+    AfterValidator(_within(FIRST_EVENT_DATE, LAST_DATE)),
+]
+"""An event's moment: with a time zone, written between 1970-01-02 and 9999-12-30."""
+
 EventType = Annotated[
     str,
     Field(min_length=1, max_length=64, pattern=EVENT_TYPE_PATTERN, examples=["detection"]),
@@ -67,7 +110,7 @@ class EventIn(BaseModel):
     id: EventId
     camera_id: CameraId
     event_type: EventType
-    timestamp: AwareDatetime = Field(
+    timestamp: EventTime = Field(
         description="When it happened, with a time zone (UTC recommended), e.g. "
         "2025-05-31T10:30:00Z.",
         examples=["2025-05-31T10:30:00Z"],

@@ -2,15 +2,19 @@
 
 Pure ASGI, in front of every route, so a route added later cannot forget it. The API binds to
 loopback by default, where the dangers are a web page in the operator's browser posting to it
-(foreign ``Origin``, form content types) and DNS rebinding (an unknown ``Host``).
+(foreign ``Origin``, form content types) and DNS rebinding (an unknown ``Host``). Wrong bearer
+tokens are slowed down per client address (see ``auth_throttle``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
+
+from vms_desktop.api.auth_throttle import AuthThrottle
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -48,6 +52,7 @@ class RequestGuard:
         token: str | None,
         public_paths: Iterable[str] = ("/health",),
         public_prefixes: Iterable[str] = (),
+        throttle: AuthThrottle | None = None,
     ) -> None:
         self.app = app
         # None: any Host (a non-loopback bind, where the mandatory token stops DNS rebinding).
@@ -55,6 +60,7 @@ class RequestGuard:
         self.token = token.encode() if token else None
         self.public_paths = set(public_paths)
         self.public_prefixes = tuple(public_prefixes)
+        self.throttle = throttle if throttle is not None else AuthThrottle()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,6 +69,8 @@ class RequestGuard:
         problem = self._check(scope)
         if problem is not None:
             status, detail, headers = problem
+            if status == 401:
+                await asyncio.sleep(self.throttle.delay)  # holds this request, not the loop
             await _send_json(send, status, {"detail": detail}, headers)
             return
         if scope["method"] in _STATE_CHANGING:
@@ -84,11 +92,21 @@ class RequestGuard:
         path = scope.get("path", "")
         public = path in self.public_paths or path.startswith(self.public_prefixes)
         if self.token is not None and not public:
+            client = _client_address(scope)
+            wait = self.throttle.retry_after(client)
+            if wait is not None:
+                # Refused before the token is looked at, so a guess gains nothing here.
+                return (
+                    429,
+                    f"too many wrong tokens from this address; retry in {wait} s",
+                    {"retry-after": str(wait)},
+                )
             given = _header(scope, b"authorization") or ""
             scheme, _, credential = given.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                 credential.strip().encode(), self.token
             ):
+                self.throttle.failed(client)
                 return 401, "missing or wrong bearer token", {"www-authenticate": "Bearer"}
         method = scope["method"]
         if method in _STATE_CHANGING and _has_body(scope):
@@ -105,6 +123,11 @@ class RequestGuard:
         if scheme not in ("http", "https") or not rest:
             return False
         return rest.lower().rstrip("/") == host.strip().lower()
+
+
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def _has_body(scope: Scope) -> bool:

@@ -12,6 +12,8 @@ from typing import Any
 
 import uvicorn
 
+from vms_desktop.api.app import release
+
 log = logging.getLogger(__name__)
 
 
@@ -60,6 +62,7 @@ class ApiServer:
             lifespan="off",
             timeout_graceful_shutdown=5,
         )
+        self._app = app
         self._server = _Server(config)
         self._thread: threading.Thread | None = None
 
@@ -74,6 +77,7 @@ class ApiServer:
         try:
             await self._server.serve(sockets=[self.socket])
         finally:
+            release(self._app)
             with contextlib.suppress(OSError):
                 self.socket.close()
 

@@ -29,6 +29,12 @@ _ENCODED_USERINFO = re.compile(
 )
 
 _PERCENT_ESCAPE = re.compile(r"(%[0-9A-Fa-f]{2})")
+_WORD_CHARACTER = re.compile(r"\w")
+
+# A shorter secret ("admin", "1234", a user name) is as likely to be an ordinary word of the
+# message as the secret itself: masking it would garble the text and, by where the masks fall,
+# tell the secret. It is still removed where it matters, inside URLs, by the userinfo rules.
+MIN_FREE_TEXT_SECRET = 8
 
 
 def _mask_userinfo(match: re.Match[str]) -> str:
@@ -50,19 +56,30 @@ def _secret_forms(secret: str) -> set[str]:
 
 
 def _form_pattern(form: str) -> str:
-    """Regex for one spelling, matching its percent escapes in either hex case."""
+    """Regex for one spelling standing as a whole token, its percent escapes in either case.
+
+    An edge that is a word character must not touch another word character, so a secret is
+    never masked inside a longer word (``token`` in ``tokenizer``).
+    """
     parts = []
     for piece in _PERCENT_ESCAPE.split(form):
         if _PERCENT_ESCAPE.fullmatch(piece):
             parts.append("%" + "".join(f"[{c.upper()}{c.lower()}]" for c in piece[1:]))
         else:
             parts.append(re.escape(piece))
-    return "".join(parts)
+    before = r"(?<!\w)" if _WORD_CHARACTER.match(form[0]) else ""
+    after = r"(?!\w)" if _WORD_CHARACTER.match(form[-1]) else ""
+    return before + "".join(parts) + after
 
 
 @functools.lru_cache(maxsize=64)
 def _secrets_regex(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
-    forms = {form for secret in secrets if secret for form in _secret_forms(secret)}
+    forms = {
+        form
+        for secret in secrets
+        if len(secret) >= MIN_FREE_TEXT_SECRET
+        for form in _secret_forms(secret)
+    }
     if not forms:
         return None
     # Longest first, so a secret that contains another one is removed whole.
@@ -73,9 +90,11 @@ def _secrets_regex(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with URL credentials and every given secret replaced by ``***``.
 
-    Each secret is removed as written and percent-encoded (``quote`` with ``safe=''``, with the
-    default safe set, and ``quote_plus``), because error messages quote URLs in all these forms and
-    sometimes show a password alone. Empty secrets are ignored.
+    Each secret is removed where it stands as a whole token, as written and percent-encoded
+    (``quote`` with ``safe=''``, with the default safe set, and ``quote_plus``), because error
+    messages quote URLs in all these forms and sometimes show a password alone. Secrets shorter
+    than :data:`MIN_FREE_TEXT_SECRET` characters are not looked for in free text (URL
+    credentials are removed whatever their length); empty secrets are ignored.
     """
     redacted = redact_url(text)
     pattern = _secrets_regex(tuple(sorted({s for s in secrets if s})))

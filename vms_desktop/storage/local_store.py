@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -44,7 +45,7 @@ from vms_desktop.storage.base import (
     StoreHealth,
     StoreUnavailableError,
 )
-from vms_desktop.storage.signing import UrlSigner
+from vms_desktop.storage.signing import UrlSigner, content_tag
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,10 @@ class _Malformed(Exception):
     """A companion record that cannot be used (reason in the message, no path)."""
 
 
+class InvalidLinkError(Exception):
+    """A clip file link whose signature is wrong or whose time is up."""
+
+
 class LocalClipStore:
     """A :class:`~vms_desktop.storage.base.ClipStore` in one folder, served by our HTTP server.
 
@@ -132,11 +137,40 @@ class LocalClipStore:
         self.signer = signer
         self._min_free = min_free_bytes
         self._lock = threading.Lock()
+        self._claim: int | None = None  # the folder's lock file, while this instance owns it
         if create:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 log.warning("clip folder could not be created: %s", reason(exc))
+
+    def claim(self) -> bool:
+        """Try to become the folder's only writer (an advisory lock on the folder itself, held
+        until :meth:`close`; no file is added to the folder).
+
+        The owner knows no other process is writing there, so it may clean up everything a
+        crash left at once instead of waiting for it to age.
+        """
+        if self._claim is not None:
+            return True
+        try:
+            fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError as exc:
+            log.warning("clip folder lock not taken: %s", reason(exc))
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._claim = fd
+        return True
+
+    def close(self) -> None:
+        """Give up the folder's lock (the store stays usable)."""
+        if self._claim is not None:
+            os.close(self._claim)
+            self._claim = None
 
     def __repr__(self) -> str:
         return f"LocalClipStore(files_prefix={self.files_prefix!r})"
@@ -165,11 +199,57 @@ class LocalClipStore:
         expires: str | None,
         signature: str | None,
         now: datetime | None = None,
+        *,
+        content: str | None = None,
     ) -> bool:
-        """Whether a file request's ``expires`` and ``signature`` grant access to the clip."""
+        """Whether a link's ``expires``, ``content`` and ``signature`` grant access to the clip
+        stored now (a link made for a clip since deleted or replaced does not).
+
+        Without ``content`` the link is checked against the stored clip's own tag.
+        """
         if not is_valid_event_id(event_id):
             return False
-        return self.signer.verify(self.file_url_path(event_id), expires, signature, now)
+        try:
+            meta = self.get(event_id)
+        except StoreError:
+            return False
+        if meta is None:
+            return False
+        tag = content_tag(meta.sha256)
+        if content is not None and content != tag:
+            return False
+        return self.signer.verify(self.file_url_path(event_id), expires, tag, signature, now)
+
+    def open_linked(
+        self,
+        event_id: str,
+        expires: str | None,
+        content: str | None,
+        signature: str | None,
+        now: datetime | None = None,
+    ) -> tuple[BinaryIO, ClipMeta]:
+        """The bytes of the clip a signed link names, with its metadata, for serving.
+
+        Raises :class:`InvalidLinkError` for a wrong or expired signature, and
+        ``FileNotFoundError`` when the clip it was made for is gone or was replaced by another
+        under the same id. The clip is opened before its record is checked: bytes opened
+        before a replacement are the named clip's, and a replacement opened instead fails the
+        check, so no other clip's bytes are ever served.
+        """
+        if not is_valid_event_id(event_id) or not self.signer.verify(
+            self.file_url_path(event_id), expires, content, signature, now
+        ):
+            raise InvalidLinkError("the link is invalid or has expired")
+        stream = self.open(event_id)
+        try:
+            meta = self.get(event_id)
+            size = os.fstat(stream.fileno()).st_size
+            if meta is None or content_tag(meta.sha256) != content or meta.size != size:
+                raise FileNotFoundError(errno.ENOENT, "the clip this link names is gone")
+        except BaseException:
+            stream.close()
+            raise
+        return stream, meta
 
     def _missing_root(self) -> bool:
         return not os.path.isdir(self.root)
@@ -415,16 +495,21 @@ class LocalClipStore:
         return os.fdopen(fd, "rb")
 
     def url(self, event_id: str, expires_in: timedelta) -> ClipUrl:
-        """A signed URL for the clip on our server, valid for ``expires_in`` (1 min .. 7 days).
+        """A signed URL for the clip stored now, on our server, valid for ``expires_in``
+        (1 min .. 7 days); ``FileNotFoundError`` if no clip is stored under ``event_id``.
 
-        The clip's existence is not checked (like an S3 presigned URL); the server answers 404.
+        The URL names this clip's bytes: once the clip is deleted or replaced by another under
+        the same id, the server answers 404 to it.
         """
         if not MIN_URL_EXPIRY <= expires_in <= MAX_URL_EXPIRY:
             raise ValueError("URL expiry must be between 1 minute and 7 days")
         path = self.file_url_path(event_id)
+        meta = self.get(event_id)
+        if meta is None:
+            raise FileNotFoundError(errno.ENOENT, f"no clip {event_id}")
         # Whole seconds, so the reported expiry is exactly the signed one.
         expires_at = (datetime.now(UTC) + expires_in).replace(microsecond=0)
-        query = self.signer.sign(path, expires_at)
+        query = self.signer.sign(path, expires_at, content_tag(meta.sha256))
         return ClipUrl(
             f"{self._base_url}/{FILES_SEGMENT}/{event_id}{CLIP_SUFFIX}?{query}", expires_at
         )
@@ -468,9 +553,10 @@ class LocalClipStore:
     def recover(self, *, min_age: timedelta = _DEFAULT_RECOVER_AGE) -> RecoveryResult:
         """Start-up clean-up: temp files and uncommitted clips (no record) older than ``min_age``.
 
-        The age guard spares writes still in progress in another process; never raises.
+        The age guard spares writes still in progress in another process; the folder's owner
+        (:meth:`claim`) knows there is none and removes them whatever their age. Never raises.
         """
-        seconds = min_age.total_seconds()
+        seconds = 0.0 if self.claim() else min_age.total_seconds()
         with self._lock:
             temps = cleanup_temp_files(self.root, older_than=seconds)
             orphans = 0

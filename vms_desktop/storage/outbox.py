@@ -81,7 +81,9 @@ class UploadOutbox:
       moved behind the others so one odd clip cannot hold up the rest, and the message is
       shown by :attr:`last_error`; ``on_failed`` is not called, as the clip is not lost.
 
-    The callbacks run on the upload thread and must not block for long.
+    ``on_unavailable(message)``, if given, hears of every attempt that found the store
+    unreachable (so a health monitor learns of an outage from real traffic). The callbacks run
+    on the upload thread and must not block for long.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class UploadOutbox:
         *,
         on_uploaded: Callable[[ClipMeta], None],
         on_failed: Callable[[ClipMeta, str], None],
+        on_unavailable: Callable[[str], None] | None = None,
         retry_max: float = DEFAULT_RETRY_MAX,
         retry_initial: float = DEFAULT_RETRY_INITIAL,
     ) -> None:
@@ -102,6 +105,7 @@ class UploadOutbox:
         self.retry_initial = retry_initial
         self._on_uploaded = on_uploaded
         self._on_failed = on_failed
+        self._on_unavailable = on_unavailable
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         # Serialises submits (file moves) without holding up readers of the queue.
@@ -366,6 +370,11 @@ class UploadOutbox:
             self.store.put(meta, self._clip_path(event_id))
         except StoreUnavailableError as exc:
             self._note_error(event_id, str(exc), logging.INFO)
+            if self._on_unavailable is not None:
+                try:
+                    self._on_unavailable(str(exc))
+                except Exception:
+                    log.exception("the on_unavailable callback failed")
             return _Outcome.TRANSIENT
         except ClipExistsError as exc:
             self._set_aside(entry, str(exc))

@@ -31,14 +31,30 @@ EXPIRY_SLACK = timedelta(minutes=5)
 _EXPIRES = re.compile(r"[1-9][0-9]{0,11}")
 # Unpadded urlsafe base64 of a 32-byte digest is exactly 43 characters.
 _SIGNATURE = re.compile(r"[A-Za-z0-9_-]{43}")
+# How many hex digits of a clip's SHA-256 a link carries: enough that two clips ever made under
+# one event id never share them by chance (forging them is what the signature prevents).
+CONTENT_DIGITS = 16
+_CONTENT = re.compile(rf"[0-9a-f]{{{CONTENT_DIGITS}}}")
 
 
 def _b64(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+def content_tag(sha256: str) -> str:
+    """The part of a clip's hex SHA-256 that a link names it by."""
+    tag = sha256[:CONTENT_DIGITS].lower()
+    if _CONTENT.fullmatch(tag) is None:
+        raise ValueError("a content tag needs a hex SHA-256")
+    return tag
+
+
 class UrlSigner:
-    """Signs ``GET`` access to a URL path until a moment, and checks such signatures."""
+    """Signs ``GET`` access to one version of a URL path until a moment, and checks it.
+
+    The version is a content tag (see :func:`content_tag`): a link names the bytes it was made
+    for, so a new clip later stored under the same path is not reachable through it.
+    """
 
     def __init__(self, key: bytes) -> None:
         if not isinstance(key, bytes) or len(key) < MIN_KEY_BYTES:
@@ -48,30 +64,43 @@ class UrlSigner:
     def __repr__(self) -> str:
         return "UrlSigner(key=<hidden>)"  # keeps the key out of logs and tracebacks
 
-    def _signature(self, path: str, expires: int) -> str:
-        message = f"GET\n{path}\n{expires}".encode()
+    def _signature(self, path: str, expires: int, content: str) -> str:
+        message = f"GET\n{path}\n{expires}\n{content}".encode()
         return _b64(hmac.new(self._key, message, hashlib.sha256).digest())
 
-    def sign(self, path: str, expires_at: datetime) -> str:
-        """The query string ``expires=<unix seconds>&signature=<...>`` granting ``GET path``.
+    def sign(self, path: str, expires_at: datetime, content: str) -> str:
+        """The query ``expires=<unix seconds>&content=<tag>&signature=<...>`` granting
+        ``GET path`` while it holds the bytes tagged ``content``.
 
         ``expires_at`` must be timezone-aware; fractions of a second are dropped.
         """
+        if _CONTENT.fullmatch(content) is None:
+            raise ValueError("content must be a content tag (see content_tag)")
         expires = int(utc(expires_at).timestamp())
-        return f"expires={expires}&signature={self._signature(path, expires)}"
+        signature = self._signature(path, expires, content)
+        return f"expires={expires}&content={content}&signature={signature}"
 
     def verify(
-        self, path: str, expires: str | None, signature: str | None, now: datetime | None = None
+        self,
+        path: str,
+        expires: str | None,
+        content: str | None,
+        signature: str | None,
+        now: datetime | None = None,
     ) -> bool:
-        """Whether ``signature`` grants ``GET path`` now; never raises for bad or missing input.
+        """Whether ``signature`` grants ``GET path`` for ``content`` now; never raises for bad
+        or missing input.
 
         Refuses expired values, non-numeric or oversized ``expires``, expiries further ahead
-        than :data:`MAX_URL_EXPIRY` (plus a little slack) and malformed signatures; the
-        signature itself is compared in constant time.
+        than :data:`MAX_URL_EXPIRY` (plus a little slack), malformed content tags and malformed
+        signatures; the signature itself is compared in constant time. Whether the path still
+        holds that content is the caller's to check.
         """
         if not isinstance(signature, str) or _SIGNATURE.fullmatch(signature) is None:
             return False
         if not isinstance(expires, str) or _EXPIRES.fullmatch(expires) is None:
+            return False
+        if not isinstance(content, str) or _CONTENT.fullmatch(content) is None:
             return False
         moment = int(expires)
         current = (datetime.now(UTC) if now is None else utc(now)).timestamp()
@@ -80,7 +109,7 @@ class UrlSigner:
         if moment > current + (MAX_URL_EXPIRY + EXPIRY_SLACK).total_seconds():
             return False
         try:
-            expected = self._signature(path, moment)
+            expected = self._signature(path, moment, content)
         except UnicodeEncodeError:  # a lone surrogate in the path: no URL of ours has one
             return False
         return hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii"))
