@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 import vms_desktop.gui  # noqa: F401  (pins the Qt binding)
@@ -92,21 +93,25 @@ def main() -> int:
         }
         httpx.post(runtime.api.base_url + "/clips/generate", json=body, timeout=30)
         pump(app, 1.5)
-    window.events.cameras.setCurrentText("gate")
+    # The operator selects the gate camera by clicking its tile, then presses F9.
+    QTest.mouseClick(window.live.tile("gate"), Qt.MouseButton.LeftButton)
     window.mark_action.trigger()
     pump(app, 1.0)
     window.timeline.show_last(timedelta(seconds=60))
     window.events.view.resizeColumnsToContents()
     window.grab().save(str(args.out / "console-recording.png"))
     pump(app, 8)
-    window.play_event("evt-002")
-    pump(app, 2)
-    window.player.pause()
-    window.player.seek_frame(window.player.event_frame_index or 0)
-    pump(app, 1.5)
-    window.library.refresh()
-    pump(app, 2)
+    # Opened from the feed, as an operator does: it plays at once.
+    feed = window.events
+    for row in range(feed.model.rowCount()):
+        job = feed.model.job_at(row)
+        if job is not None and job.event.id == "evt-002":
+            rect = feed.view.visualRect(feed.model.index(row, 0))
+            QTest.mouseClick(feed.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    pump(app, 2.5)
+    print(f"player playing: {window.player.is_playing}")
     window.grab().save(str(args.out / "console.png"))
+    window.player.pause()
     window.live.grab().save(str(args.out / "live-grid.png"))
     window.docks["events"].grab().save(str(args.out / "events.png"))
     window.docks["player"].grab().save(str(args.out / "player.png"))

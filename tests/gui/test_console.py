@@ -9,11 +9,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
+from tests.support.ports import free_port
 from tests.support.service import start_service
-from vms_desktop.domain.clip import ClipStatus
+from vms_desktop.domain.clip import ClipStatus, Event
 from vms_desktop.engine import framestamp
 from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.gui.bridge import EngineBridge
@@ -25,6 +26,8 @@ from vms_desktop.runtime import Runtime
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
     running = start_service(
         tmp_path,
+        # First in the list, and never recording: nothing listens on its port.
+        CAMERA_CAM00_URL=f"rtsp://viewer:secret@127.0.0.1:{free_port()}/stream",
         CAMERA_CAM01_URL="demo://?width=640&height=480",
         CAMERA_CAM02_URL="demo://?width=640&height=360",
         PRE_EVENT_BUFFER_SECONDS="2",
@@ -99,12 +102,13 @@ def test_an_http_event_appears_records_and_plays_at_its_moment(
 
     row = row_of_event()
     rect = window.events.view.visualRect(model.index(row, 0))
-    from PySide6.QtCore import Qt
-
     qtbot.mouseClick(window.events.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     player = window.player
-    qtbot.waitUntil(lambda: player.frame_count > 0, timeout=10_000)
+    # Opened from the feed, it plays (not paused on its first frame).
+    qtbot.waitUntil(lambda: player.is_playing, timeout=10_000)
+    qtbot.waitUntil(lambda: player.current_frame_index >= 5, timeout=10_000)
     player.pause()
+    window.grab().save("/tmp/console-playing.png")
     event_index = player.event_frame_index
     assert event_index == 30  # 2 s before the event at 15 fps
     player.seek_frame(event_index)
@@ -122,7 +126,9 @@ def test_operator_marks_an_event_with_the_hotkey(
     qtbot: QtBot, window: MainWindow, runtime: Runtime
 ) -> None:
     qtbot.waitUntil(lambda: (runtime.recorder.buffer("cam02").newest or 0) > 0, timeout=20_000)
-    window.events.cameras.setCurrentText("cam02")
+    tile = window.live.tile("cam02")
+    qtbot.mouseClick(tile, Qt.MouseButton.LeftButton)  # selects the camera
+    assert window.live.selected == "cam02" and window.events.cameras.currentText() == "cam02"
     before = window.events.model.rowCount()
     window.mark_action.trigger()
     qtbot.waitUntil(lambda: window.events.model.rowCount() == before + 1, timeout=5000)
@@ -151,12 +157,15 @@ def test_layout_is_remembered(qtbot: QtBot, window: MainWindow, tmp_path: Path) 
     again.close()
 
 
-def test_status_bar_shows_api_storage_and_queue(window: MainWindow, runtime: Runtime) -> None:
+def test_status_bar_shows_api_storage_and_queue(
+    qtbot: QtBot, window: MainWindow, runtime: Runtime
+) -> None:
     assert runtime.api is not None
+    window.disk_label.clear()
     window._refresh_status_bar()
     assert runtime.api.base_url in window.api_label.text()
     assert "Storage local" in window.storage_label.text()
-    assert "Disk free" in window.disk_label.text()
+    qtbot.waitUntil(lambda: "Disk free" in window.disk_label.text())  # measured off-thread
     assert window.queue_label.text() == "Upload queue 0"
 
 
@@ -182,3 +191,53 @@ def test_about_box_shows_the_version_and_links_the_licences(
         assert Path(url2pathname(urlsplit(link).path)).is_file(), link
     assert not box.iconPixmap().isNull()
     box.close()
+
+
+def test_the_selected_camera_is_the_first_recording_one_until_the_operator_picks(
+    qtbot: QtBot, window: MainWindow, runtime: Runtime
+) -> None:
+    live = window.live
+    qtbot.waitUntil(lambda: live.selected == "cam01", timeout=20_000)  # cam00 never records
+    assert not live.chosen_by_operator
+    tile = live.tile("cam01")
+    assert tile.selected and not live.tile("cam02").selected
+    # The selected tile is outlined in the selection colour; the others are not.
+    shot = window.live.grab().toImage()
+    corner = tile.geometry().topLeft()
+    assert shot.pixelColor(corner.x() + 1, corner.y() + tile.height() // 2).name() == "#409cff"
+    other = live.tile("cam02").geometry().topLeft()
+    assert shot.pixelColor(other.x() + 1, other.y() + 40).name() != "#409cff"
+
+    # The operator picks the offline camera: the choice sticks, and marking says why not.
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.mouseClick(live.tile("cam00"), Qt.MouseButton.LeftButton)
+    assert live.selected == "cam00" and live.chosen_by_operator
+    assert live.tile("cam00").hasFocus()  # keyboard focus follows the click
+    assert window.events.cameras.currentText() == "cam00"
+    before = window.events.model.rowCount()
+    window.mark_action.trigger()
+    message = window.statusBar().currentMessage()
+    assert message.startswith("No event marked: camera cam00 is ") and "not recording" in message
+    qtbot.wait(300)
+    assert window.events.model.rowCount() == before
+
+    # Choosing in the feed's list selects the tile too.
+    window.events.cameras.activated.emit(window.events.cameras.findText("cam02"))
+    assert live.selected == "cam02" and live.tile("cam02").selected
+    assert not live.tile("cam00").selected
+
+
+def test_a_clip_clicked_on_the_timeline_plays(
+    qtbot: QtBot, window: MainWindow, runtime: Runtime
+) -> None:
+    qtbot.waitUntil(lambda: (runtime.recorder.buffer("cam02").newest or 0) > 0, timeout=20_000)
+    qtbot.wait(1500)
+    runtime.service.generate(Event("tl-play", "cam02", "motion", datetime.now(UTC)))
+    qtbot.waitUntil(lambda: "tl-play" in window.timeline.clip_ids, timeout=30_000)
+    points = [p for p in window.timeline._events.points() if p.data() == "tl-play"]
+    assert points
+    window.timeline._on_points_clicked(window.timeline._events, points)
+    qtbot.waitUntil(lambda: window.player.is_playing, timeout=10_000)
+    qtbot.waitUntil(lambda: window.player.current_frame_index >= 3, timeout=10_000)
+    window.player.pause()

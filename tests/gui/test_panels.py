@@ -6,18 +6,21 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
+from tests.gui.conftest import ZoneSetter
 from tests.support.service import start_service
-from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
+from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
 from vms_desktop.gui.event_feed import EventFeedModel, EventFeedPanel
 from vms_desktop.gui.settings_dialog import SettingsDialog
-from vms_desktop.gui.timeline import DashboardPanel, TimelinePlot, merged_spans
+from vms_desktop.gui.timeline import DashboardPanel, LocalTimeAxis, TimelinePlot, merged_spans
 from vms_desktop.runtime import Runtime
 from vms_desktop.settings import load_settings
+from vms_desktop.storage.clip_index import CatalogueChange
 
 
 def _job(event_id: str, status: ClipStatus, progress: float = 0.0) -> ClipJob:
@@ -88,8 +91,9 @@ def test_timeline_shows_footage_and_events_and_clicks_play(qtbot: QtBot, runtime
     timeline.refresh()
     footage = timeline._footage.opts
     assert len(footage["x0"]) == 2 and set(footage["y"]) == {0, 1}
+    qtbot.waitUntil(lambda: len(timeline._events.points()) == 1)  # read in the background
     points = timeline._events.points()
-    assert len(points) == 1 and points[0].data() == "tl-1"
+    assert points[0].data() == "tl-1"
     assert points[0].pos().y() == 1  # cam02's lane
     with qtbot.waitSignal(timeline.event_clicked) as clicked:
         timeline._on_points_clicked(timeline._events, [points[0]])
@@ -98,7 +102,8 @@ def test_timeline_shows_footage_and_events_and_clicks_play(qtbot: QtBot, runtime
 
     dashboard = DashboardPanel(runtime.recorder, runtime.service, refresh_ms=200)
     qtbot.addWidget(dashboard)
-    dashboard.sample()
+    with qtbot.waitSignal(dashboard.sampled):
+        dashboard.sample()
     assert sum(dashboard._hour_bars.opts["height"]) == 1
     assert dashboard._storage[-1] > 0
     assert dashboard._fps["cam01"][-1] > 0
@@ -124,7 +129,8 @@ def test_settings_dialog_validates_masks_and_saves(qtbot: QtBot, tmp_path: Path)
     dialog.save()
     assert "CLIP_RESOLUTION" in dialog.message.text() and not env_file.exists()
     dialog._fields["CLIP_RESOLUTION"].setText("1280,720")
-    dialog.save()
+    with qtbot.waitSignal(dialog.accepted):  # written off the GUI thread
+        dialog.save()
     assert dialog.saved is not None and "CLIP_RESOLUTION" in dialog.restart_needed
     written = env_file.read_text()
     assert "CLIP_RESOLUTION=1280,720" in written
@@ -133,3 +139,84 @@ def test_settings_dialog_validates_masks_and_saves(qtbot: QtBot, tmp_path: Path)
     assert env_file.stat().st_mode & 0o077 == 0
     again = load_settings(env_files=[env_file], environ={})
     assert again.clip_resolution == (1280, 720)
+
+
+def _stored(event_id: str, moment: datetime) -> ClipMeta:
+    event = Event(event_id, "cam01", "motion", moment)
+    return ClipMeta(
+        event=event,
+        window_start=moment - timedelta(seconds=1),
+        window_end=moment + timedelta(seconds=1),
+        fps=15,
+        width=320,
+        height=240,
+        duration=2.0,
+        size=1000,
+        sha256="0" * 64,
+        created_at=moment + timedelta(seconds=3),
+    )
+
+
+def test_the_feed_follows_the_catalogue_and_keeps_event_order(
+    qtmodeltester: ModelTester,
+) -> None:
+    model = EventFeedModel()
+    qtmodeltester.check(model)
+    base = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    model.on_job(_job("live-1", ClipStatus.RECORDING, 0.2))
+    older, newer = _stored("synced-old", base - timedelta(hours=1)), _stored("kept", base)
+    model.on_catalogue_changed(CatalogueChange(added=(older, newer)))
+    ids = [model.job_at(r).event.id for r in range(model.rowCount())]  # type: ignore[union-attr]
+    assert ids == ["kept", "live-1", "synced-old"]  # by event time, newest first
+    model.on_catalogue_changed(CatalogueChange(removed=(older,)))
+    ids = [model.job_at(r).event.id for r in range(model.rowCount())]  # type: ignore[union-attr]
+    assert ids == ["kept", "live-1"]
+    # Start-up rows never overwrite what live updates already said.
+    model.on_job(_job("live-1", ClipStatus.PENDING), replace=False)
+    assert model.job_at(1).status is ClipStatus.RECORDING  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("zone", "column", "tooltip_start"),
+    [
+        ("UTC", "03:04:05 UTC", "2026-01-02 03:04:05.000 UTC"),
+        ("America/New_York", "22:04:05 EST", "2026-01-01 22:04:05.000 EST"),
+        ("Etc/GMT-5", "08:04:05 UTC+05:00", "2026-01-02 08:04:05.000 UTC+05:00"),
+    ],
+)
+def test_the_feed_shows_local_time_with_the_zone(
+    local_zone: ZoneSetter, zone: str, column: str, tooltip_start: str
+) -> None:
+    local_zone(zone)
+    model = EventFeedModel()
+    model.on_job(_job("z-1", ClipStatus.READY, 1.0))
+    assert model.data(model.index(0, 0)) == column
+    tooltip = model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
+    assert isinstance(tooltip, str) and tooltip.split("\n")[1] == tooltip_start
+
+
+@pytest.mark.parametrize(
+    ("zone", "offset", "title"),
+    [("UTC", 0, "Time (UTC)"), ("Asia/Tokyo", -9 * 3600, "Time (JST)")],
+)
+def test_time_axes_read_local_time_and_name_the_zone(
+    qtbot: QtBot, local_zone: ZoneSetter, zone: str, offset: int, title: str
+) -> None:
+    local_zone(zone)
+    axis = LocalTimeAxis()
+    plot = pg.PlotWidget(axisItems={"bottom": axis})
+    qtbot.addWidget(plot)
+    plot.resize(800, 200)
+    plot.show()
+    qtbot.waitExposed(plot)
+    plot.grab()  # the axis learns its font's size when it paints
+    assert axis.utcOffset == offset and axis.title == title
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
+    levels = axis.tickValues(moment - 1800, moment + 1800, 800)
+    spacing, values = [(spacing, values) for spacing, values in levels if len(values)][-1]
+    labels = axis.tickStrings(values, 1.0, spacing)
+    assert labels and labels == [
+        (datetime.fromtimestamp(value, UTC) - timedelta(seconds=offset)).strftime("%H:%M")
+        for value in values
+    ]
+    assert any(label.startswith(f"{(3 - offset // 3600) % 24:02d}:") for label in labels)

@@ -15,11 +15,13 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QStyle, QStyleOptionSlider
 from pytestqt.qtbot import QtBot
 
+from tests.gui.conftest import ZoneSetter
 from tests.support.media import make_camera_file
-from vms_desktop.domain.clip import ClipMeta, Event, iso
+from vms_desktop.domain.clip import ClipMeta, Event
 from vms_desktop.engine import framestamp
 from vms_desktop.engine.playback import ClipReader, DecodedFrame
 from vms_desktop.gui.player import ClipPlayer
+from vms_desktop.gui.time_text import local_time_text
 
 FPS = 15
 FRAMES = 90
@@ -283,18 +285,31 @@ def test_the_event_moment_is_marked_on_the_seek_bar_at_pre(
     assert red_pixels(marker + 40) == 0
 
 
-def test_the_clock_shows_window_start_plus_frame_time_and_the_event_offset(
-    qtbot: QtBot, opened: ClipPlayer
+@pytest.mark.parametrize(
+    ("zone", "first"),
+    [
+        ("UTC", "2025-05-31 10:30:00.467 UTC"),
+        ("Europe/Berlin", "2025-05-31 12:30:00.467 CEST"),  # summer time on that day
+        ("Etc/GMT+3", "2025-05-31 07:30:00.467 UTC-03:00"),  # a zone named only "-03"
+        ("Asia/Kolkata", "2025-05-31 16:00:00.467 IST"),
+    ],
+)
+def test_the_clock_shows_local_time_with_its_zone_and_the_event_offset(
+    qtbot: QtBot, opened: ClipPlayer, local_zone: ZoneSetter, zone: str, first: str
 ) -> None:
-    for index, offset in [(45, "+1.000"), (EVENT_FRAME, "+0.000"), (7, "-1.533")]:
+    local_zone(zone)
+    for index, offset in [(7, "-1.533"), (45, "+1.000"), (EVENT_FRAME, "+0.000")]:
         opened.seek_frame(index)
         show(qtbot, opened, index)
         wall = WINDOW_START + timedelta(seconds=index / FPS)
         assert opened.current_wall_time is not None
         assert abs(opened.current_wall_time - wall) < timedelta(milliseconds=1)
-        shown = wall + timedelta(microseconds=500)  # rounded to the millisecond
-        assert opened.wall_label.text() == f"{iso(shown)} UTC   event {offset} s"
-    assert opened.wall_label.text().startswith("2025-05-31T10:30:00.467Z")
+        assert (
+            opened.wall_label.text()
+            == f"{local_time_text(wall, milliseconds=True)}   event {offset} s"
+        )
+        if index == 7:
+            assert opened.wall_label.text() == f"{first}   event -1.533 s"
 
 
 def test_a_corrupt_file_shows_a_readable_message(
@@ -326,3 +341,43 @@ def test_screenshot(qtbot: QtBot, opened: ClipPlayer) -> None:
     opened.seek_frame(EVENT_FRAME + 4)
     show(qtbot, opened, EVENT_FRAME + 4)
     assert opened.grab().save("/tmp/player.png")
+
+
+def test_play_asked_for_while_opening_starts_once_open(
+    qtbot: QtBot, player: ClipPlayer, clip: Path, meta: ClipMeta
+) -> None:
+    player.open_clip(str(clip), meta)
+    player.play()  # nothing is open yet: the intent must survive the asynchronous open
+    assert player.will_play and not player.is_playing
+    qtbot.waitUntil(lambda: player.is_playing, timeout=10_000)
+    qtbot.waitUntil(lambda: player.current_frame_index > 3, timeout=5000)
+
+    player.open_clip(str(clip), meta)
+    player.play()
+    player.pause()  # changed their mind before it opened
+    qtbot.waitUntil(lambda: player.current_frame_index == 0, timeout=10_000)
+    qtbot.wait(300)
+    assert not player.is_playing and player.current_frame_index == 0
+
+
+def test_the_snapshot_dialog_does_not_block_and_saves_where_chosen(
+    qtbot: QtBot, opened: ClipPlayer, tmp_path: Path
+) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    opened.seek_frame(20)
+    show(qtbot, opened, 20)
+    opened.ask_snapshot_path = True
+    qtbot.mouseClick(opened.snapshot_button, Qt.MouseButton.LeftButton)
+    # The click returned: the dialog is open without a nested event loop.
+    dialog = opened.findChild(QFileDialog, "snapshotDialog")
+    assert dialog is not None and dialog.isVisible()
+    chosen = tmp_path / "picked" / "door.png"
+    chosen.parent.mkdir()
+    with qtbot.waitSignal(opened.snapshot_saved, timeout=5000) as saved:
+        dialog.selectFile(str(chosen))
+        dialog.accept()
+    assert saved.args == [str(chosen)]
+    image = QImage(str(chosen))
+    assert (image.width(), image.height()) == (640, 480)
+    assert framestamp.read(luma_of(image)) == expected_stamp(20)

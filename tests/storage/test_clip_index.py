@@ -14,7 +14,13 @@ import pytest
 
 from vms_desktop.domain.clip import ClipMeta, Event
 from vms_desktop.storage.base import StoreError
-from vms_desktop.storage.clip_index import SCHEMA_VERSION, CatalogueError, ClipIndex, SyncResult
+from vms_desktop.storage.clip_index import (
+    SCHEMA_VERSION,
+    CatalogueChange,
+    CatalogueError,
+    ClipIndex,
+    SyncResult,
+)
 
 T0 = datetime(2025, 5, 31, 10, 0, tzinfo=UTC)
 
@@ -418,3 +424,104 @@ def test_scale_100k(index: ClipIndex) -> None:
     started = time.perf_counter()
     assert index.sync(metas) == SyncResult(0, 0, 0)
     print(f"sync(100 000, unchanged): {time.perf_counter() - started:.2f} s")
+
+
+# ---- change notifications ---------------------------------------------------------------------
+
+
+def test_listeners_hear_upserts_deletes_and_what_a_sync_changed(
+    index: ClipIndex, sample: list[ClipMeta]
+) -> None:
+    heard: list[CatalogueChange] = []
+    index.add_listener(heard.append)
+    fresh, changed = make_meta("new-1"), make_meta("ev-3", size=5)
+    index.upsert(fresh)
+    index.upsert_many([changed, make_meta("new-2")])
+    assert heard == [
+        CatalogueChange(added=(fresh,)),
+        CatalogueChange(added=(make_meta("new-2"),), updated=(changed,)),
+    ]
+    heard.clear()
+    assert index.delete("new-1")
+    assert not index.delete("new-1")  # nothing removed: nothing to tell
+    assert heard == [CatalogueChange(removed=(fresh,))]  # the row as it was
+
+    heard.clear()
+    listing = [m for m in sample if m.event_id not in ("ev-0", "ev-3")]
+    listing[0] = make_meta(listing[0].event_id, size=7)  # the store has a newer version
+    synced = make_meta("from-peer", at=T0 + timedelta(hours=1))
+    index.sync([*listing, synced])
+    assert len(heard) == 1
+    change = heard[0]
+    assert change.added == (synced,) and change.updated == (listing[0],)
+    assert sorted(m.event_id for m in change.removed) == ["ev-0", "ev-3", "new-2"]
+    assert next(m for m in change.removed if m.event_id == "ev-3") == changed
+    heard.clear()
+    index.sync([*listing, synced])  # nothing differs: silence
+    assert heard == []
+
+
+def test_listeners_run_after_the_commit_and_outside_the_lock(
+    index: ClipIndex, tmp_path: Path
+) -> None:
+    seen: list[tuple[ClipMeta | None, bool]] = []
+    other = ClipIndex(tmp_path / "catalogue.sqlite3")  # another connection: sees commits only
+
+    def listener(change: CatalogueChange) -> None:
+        # A query from another thread would wait forever if the writer still held the lock.
+        answered = threading.Event()
+        reader = threading.Thread(target=lambda: (index.count(), answered.set()))
+        reader.start()
+        reader.join(5)
+        seen.append((other.get(change.added[0].event_id), answered.is_set()))
+
+    index.add_listener(listener)
+    index.upsert(make_meta("a-1"))
+    other.close()
+    assert seen == [(make_meta("a-1"), True)]
+
+
+def test_a_failing_listener_neither_undoes_the_write_nor_silences_the_others(
+    index: ClipIndex, caplog: pytest.LogCaptureFixture
+) -> None:
+    heard: list[CatalogueChange] = []
+
+    def broken(change: CatalogueChange) -> None:
+        raise RuntimeError("listener bug")
+
+    index.add_listener(broken)
+    index.add_listener(heard.append)
+    index.upsert(make_meta("b-1"))  # does not raise
+    assert index.get("b-1") == make_meta("b-1") and len(heard) == 1
+    assert "catalogue listener failed" in caplog.text
+    index.remove_listener(heard.append)
+    index.remove_listener(broken)
+    index.upsert(make_meta("b-2"))
+    assert len(heard) == 1
+
+
+def test_pages_continue_after_a_clip_even_when_rows_come_and_go(
+    index: ClipIndex, sample: list[ClipMeta]
+) -> None:
+    first = index.list(limit=4)
+    assert ids(first.items) == ["ev-9", "ev-8", "ev-7", "ev-6"]
+    index.delete("ev-7")
+    index.delete("ev-6")  # the clip the next page continues after
+    index.upsert(make_meta("late", at=T0 + timedelta(minutes=8)))  # ties with ev-8
+    second = index.list(limit=4, after=first.items[-1])
+    assert ids(second.items) == ["ev-5", "ev-4", "ev-3", "ev-2"]
+    assert second.total == 9  # the total ignores the starting point
+    assert ids(
+        index.list(limit=4, after=make_meta("ev-8", at=T0 + timedelta(minutes=8))).items
+    ) == [
+        "ev-5",
+        "ev-4",
+        "ev-3",
+        "ev-2",
+    ]
+    tie = index.list(limit=2, after=make_meta("late", at=T0 + timedelta(minutes=8)))
+    assert ids(tie.items) == ["ev-8", "ev-5"]  # ties follow the event id, descending
+    oldest_first = index.list(limit=3, newest_first=False, after=sample[2])
+    assert ids(oldest_first.items) == ["ev-3", "ev-4", "ev-5"]
+    only_cam02 = index.list(camera_id="cam02", limit=10, after=sample[6])
+    assert ids(only_cam02.items) == ["ev-5", "ev-3", "ev-1"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -10,11 +11,12 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from vms_desktop.domain.camera import CameraStatus
-from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
+from vms_desktop.domain.clip import ClipJob, ClipMeta, Event
 from vms_desktop.engine.clip_builder import NoFootageError
 from vms_desktop.engine.clip_service import ClipService, EventConflictError, ServiceBusyError
 from vms_desktop.engine.health import HealthMonitor
 from vms_desktop.engine.recorder import Recorder, UnknownCameraError
+from vms_desktop.storage.clip_index import CatalogueChange
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ class EngineBridge(QObject):
 
     camera_status = Signal(object)  # CameraStatus
     job_changed = Signal(object)  # ClipJob
-    clip_stored = Signal(object)  # ClipMeta
+    catalogue_changed = Signal(object)  # CatalogueChange: clips stored, replaced or removed
     notice = Signal(str)  # a message for the operator
 
     def __init__(
@@ -46,14 +48,13 @@ class EngineBridge(QObject):
         self.health = health
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gui-request")
         recorder.add_listener(self.camera_status.emit)
-        service.add_listener(self._on_job)
+        service.add_listener(self.job_changed.emit)
+        self._unwatch_catalogue = service.watch_catalogue(self._on_catalogue_change)
 
-    def _on_job(self, job: ClipJob) -> None:
-        self.job_changed.emit(job)
-        if job.status is ClipStatus.READY:
-            meta = self.service.get(job.event.id)
-            if meta is not None:
-                self.clip_stored.emit(meta)
+    def _on_catalogue_change(self, change: CatalogueChange) -> None:
+        # Called on whichever thread wrote (API, clip worker, sync); the signal queues it.
+        with contextlib.suppress(RuntimeError):  # the bridge was deleted: nobody listens
+            self.catalogue_changed.emit(change)
 
     def mark_event(self, camera_id: str, event_type: str = "operator") -> str:
         """Record an operator's event on a camera now; returns its id (the result arrives by
@@ -76,11 +77,11 @@ class EngineBridge(QObject):
             self.notice.emit(f"Event on {event.camera_id} not recorded: internal error")
 
     def current_jobs(self) -> list[ClipJob]:
-        """Jobs still running (to fill the event feed at start)."""
+        """Jobs still running (to fill the event feed at start; reads the job store)."""
         return self.service.jobs.unfinished()
 
     def recent_clips(self, limit: int = 50) -> list[ClipMeta]:
-        """The newest stored clips (to fill the event feed at start)."""
+        """The newest stored clips (to fill the event feed at start; reads the catalogue)."""
         return list(self.service.clips(limit=limit).items)
 
     def camera_statuses(self) -> list[CameraStatus]:
@@ -88,5 +89,8 @@ class EngineBridge(QObject):
         return self.recorder.status()
 
     def shutdown(self) -> None:
-        """Stop the request pool (engine listeners are dropped with the engine)."""
+        """Stop the request pool and stop listening to the catalogue (other engine listeners
+        are dropped with the engine).
+        """
+        self._unwatch_catalogue()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from PySide6.QtCore import (
@@ -29,6 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
+from vms_desktop.gui.time_text import local_time_text
+from vms_desktop.storage.clip_index import CatalogueChange, to_ms
 
 JobRole = Qt.ItemDataRole.UserRole + 1
 ProgressRole = Qt.ItemDataRole.UserRole + 2
@@ -45,7 +48,9 @@ class _Row:
 
 
 class EventFeedModel(QAbstractTableModel):
-    """Events, newest first, each with its clip job's state; updated in place as jobs move."""
+    """Events, newest event first, each with its clip job's state; updated in place as jobs
+    move, and following the catalogue (a deleted clip's event leaves, a synced one arrives).
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,7 +88,7 @@ class EventFeedModel(QAbstractTableModel):
             return job.progress
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
-                return job.event.timestamp.astimezone().strftime("%H:%M:%S")
+                return local_time_text(job.event.timestamp, date=False)
             if column == 1:
                 return job.event.camera_id
             if column == 2:
@@ -91,7 +96,7 @@ class EventFeedModel(QAbstractTableModel):
             if column == 3:
                 return _status_text(job)
         if role == Qt.ItemDataRole.ToolTipRole:
-            stamp = job.event.timestamp.isoformat(timespec="milliseconds")
+            stamp = local_time_text(job.event.timestamp, milliseconds=True)
             detail = f"{job.event.id}\n{stamp}\n{_status_text(job)}"
             return detail + (f"\n{job.error}" if job.error else "")
         return None
@@ -100,17 +105,26 @@ class EventFeedModel(QAbstractTableModel):
         """The job shown in a row."""
         return self._rows[row].job if 0 <= row < len(self._rows) else None
 
-    def on_job(self, job: ClipJob) -> None:
-        """Add a new event at the top, or update the row of a known one."""
+    def on_job(self, job: ClipJob, *, replace: bool = True) -> None:
+        """Add a new event at its place (newest first), or update the row of a known one
+        (unless ``replace`` is False: then a known event keeps its row as it is).
+        """
         row = self._by_id.get(job.event.id)
         if row is not None:
+            if not replace:
+                return
             row.job = job
             position = self._rows.index(row)
             self.dataChanged.emit(self.index(position, 0), self.index(position, len(_COLUMNS) - 1))
             return
-        self.beginInsertRows(QModelIndex(), 0, 0)
+        # Before every row of the same moment or older: the newest arrival leads a tie.
+        keys = [-to_ms(known.job.event.timestamp) for known in self._rows]
+        position = bisect.bisect_left(keys, -to_ms(job.event.timestamp))
+        if position >= MAX_ROWS:
+            return  # older than everything kept
+        self.beginInsertRows(QModelIndex(), position, position)
         row = _Row(job)
-        self._rows.insert(0, row)
+        self._rows.insert(position, row)
         self._by_id[job.event.id] = row
         self.endInsertRows()
         if len(self._rows) > MAX_ROWS:
@@ -124,6 +138,26 @@ class EventFeedModel(QAbstractTableModel):
         """A stored clip (e.g. at start-up, from the catalogue) appears as a ready event."""
         if meta.event_id not in self._by_id:
             self.on_job(ClipJob(meta.event, ClipStatus.READY, 1.0, updated_at=meta.created_at))
+
+    def remove_event(self, event_id: str) -> bool:
+        """Take an event's row out; False if it is not shown."""
+        row = self._by_id.pop(event_id, None)
+        if row is None:
+            return False
+        position = self._rows.index(row)
+        self.beginRemoveRows(QModelIndex(), position, position)
+        del self._rows[position]
+        self.endRemoveRows()
+        return True
+
+    def on_catalogue_changed(self, change: CatalogueChange) -> None:
+        """Clips stored elsewhere appear as ready events; deleted clips take their event along."""
+        for meta in change.removed:
+            row = self._by_id.get(meta.event_id)
+            if row is not None and row.job.status is ClipStatus.READY:
+                self.remove_event(meta.event_id)
+        for meta in change.added:
+            self.on_clip(meta)
 
 
 def _status_text(job: ClipJob) -> str:
@@ -154,10 +188,11 @@ class ProgressDelegate(QStyledItemDelegate):
 
 
 class EventFeedPanel(QWidget):
-    """The feed, a camera picker and a button to mark an event by hand."""
+    """The feed, the selected camera (also chosen here) and a button to mark an event on it."""
 
     play_requested = Signal(str)  # event id of a ready clip
     mark_requested = Signal(str)  # camera id
+    camera_chosen = Signal(str)  # the operator picked a camera in the list
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -171,6 +206,8 @@ class EventFeedPanel(QWidget):
         self.view.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.view.clicked.connect(self._on_clicked)
         self.cameras = QComboBox(self)
+        self.cameras.setToolTip("The selected camera (click a live tile to select one)")
+        self.cameras.activated.connect(self._on_camera_picked)  # the operator's picks only
         self.mark_button = QPushButton("Mark event", self)
         self.mark_button.setToolTip("Record a clip around this moment on the chosen camera (F9)")
         self.mark_button.clicked.connect(self._on_mark_clicked)
@@ -186,6 +223,16 @@ class EventFeedPanel(QWidget):
         """The cameras an operator can mark events on."""
         self.cameras.clear()
         self.cameras.addItems(camera_ids)
+
+    def show_selected_camera(self, camera_id: str) -> None:
+        """Show which camera is selected (the live grid's selection)."""
+        index = self.cameras.findText(camera_id)
+        if index >= 0:
+            self.cameras.setCurrentIndex(index)
+
+    def _on_camera_picked(self, index: int) -> None:
+        if index >= 0:
+            self.camera_chosen.emit(self.cameras.itemText(index))
 
     def _on_mark_clicked(self) -> None:
         if self.cameras.currentText():

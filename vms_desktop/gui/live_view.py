@@ -10,6 +10,7 @@ from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal, Slo
 from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
+    QFocusEvent,
     QFont,
     QFontMetrics,
     QHideEvent,
@@ -18,6 +19,7 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPalette,
+    QPen,
     QResizeEvent,
     QShowEvent,
 )
@@ -49,6 +51,8 @@ _TEXT = QColor(235, 235, 235)
 _MUTED = QColor(150, 150, 155)
 _REC = QColor(220, 30, 30)
 _WARN = QColor(255, 190, 60)
+_SELECTED = QColor(64, 156, 255)
+_SELECTED_WIDTH = 3
 # A picture this old while the camera records means the preview (not the camera) is stuck.
 STALE_SECONDS = 3.0
 
@@ -72,6 +76,7 @@ class LiveTile(QWidget):
 
     double_clicked = Signal(str)
     context_requested = Signal(str, QPoint)
+    chosen = Signal(str)  # the operator clicked (or tabbed to) this camera
 
     POLL_MS = 40  # well under the picture period, so polling adds little delay
 
@@ -92,6 +97,7 @@ class LiveTile(QWidget):
         self._picture: PreviewPicture | None = None
         self._image: QImage | None = None
         self._repainted_at = 0.0
+        self._selected = False
         self._timer = QTimer(self)
         self._timer.setInterval(self.POLL_MS)
         self._timer.timeout.connect(self._on_tick)
@@ -101,6 +107,7 @@ class LiveTile(QWidget):
         if camera is not None:
             self.setToolTip(f"{camera.label}\n{camera.display_url}")
             self.setAccessibleName(f"Live view of {camera.label}")
+            self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     # ---- what it shows -----------------------------------------------------------------------
 
@@ -123,6 +130,17 @@ class LiveTile(QWidget):
     def watching(self) -> bool:
         """True while the tile holds a lease on its camera's preview."""
         return self._lease is not None
+
+    @property
+    def selected(self) -> bool:
+        """True when this is the selected camera (marked with a coloured border)."""
+        return self._selected
+
+    def set_selected(self, selected: bool) -> None:
+        """Mark this tile as the selected camera, or unmark it."""
+        if selected != self._selected:
+            self._selected = selected
+            self.update()
 
     def set_status(self, status: CameraStatus) -> None:
         """Show a new state of the camera."""
@@ -211,6 +229,20 @@ class LiveTile(QWidget):
 
     # ---- input -------------------------------------------------------------------------------
 
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self.camera is not None and event.button() is Qt.MouseButton.LeftButton:
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+            self.chosen.emit(self.camera.id)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        super().focusInEvent(event)
+        keyboard = (Qt.FocusReason.TabFocusReason, Qt.FocusReason.BacktabFocusReason)
+        if self.camera is not None and event.reason() in keyboard:
+            self.chosen.emit(self.camera.id)
+
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         if self.camera is not None and event.button() is Qt.MouseButton.LeftButton:
             self.double_clicked.emit(self.camera.id)
@@ -245,6 +277,13 @@ class LiveTile(QWidget):
             self._paint_overlay(painter)
             if message:
                 self._paint_message(painter, message)
+            if self._selected:
+                pen = QPen(_SELECTED, _SELECTED_WIDTH)
+                pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+                painter.setPen(pen)
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                inset = _SELECTED_WIDTH / 2
+                painter.drawRect(QRectF(self.rect()).adjusted(inset, inset, -inset, -inset))
         finally:
             painter.end()
 
@@ -317,10 +356,14 @@ class LiveGrid(QWidget):
     cells beyond the last camera stay empty. Double-clicking a camera shows it alone, and
     double-clicking it again returns to the previous layout. Camera states arrive through
     :meth:`on_camera_status` (wired by the main window to the engine bridge).
+
+    One camera is selected (a coloured border): the one the operator last clicked or chose;
+    until they choose, the first camera that records (or the first camera while none does).
     """
 
     camera_activated = Signal(str)
     camera_context_requested = Signal(str, QPoint)
+    selection_changed = Signal(str)  # camera id
 
     def __init__(
         self,
@@ -337,12 +380,15 @@ class LiveGrid(QWidget):
             )
             tile.hide()
             tile.double_clicked.connect(self._on_tile_double_clicked)
+            tile.chosen.connect(self._on_tile_chosen)
             tile.context_requested.connect(self.camera_context_requested)
             self._tiles[camera_id] = tile
         self._fillers: list[LiveTile] = []
         self._order = list(self._tiles)
         self._cells = next((n for n in LAYOUTS if n >= len(self._order)), LAYOUTS[-1])
         self._focused: str | None = None
+        self._selected: str | None = None
+        self._operator_chose = False
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(2)
@@ -359,6 +405,7 @@ class LiveGrid(QWidget):
         self._rates_timer.start()
         self._on_rates_timer()
         self._arrange()
+        self._follow_recording()
 
     # ---- public ------------------------------------------------------------------------------
 
@@ -371,6 +418,30 @@ class LiveGrid(QWidget):
     def focused(self) -> str | None:
         """The camera shown alone, if any."""
         return self._focused
+
+    @property
+    def selected(self) -> str | None:
+        """The selected camera's id (None only without cameras)."""
+        return self._selected
+
+    @property
+    def chosen_by_operator(self) -> bool:
+        """True once the operator picked a camera (the selection no longer follows recording)."""
+        return self._operator_chose
+
+    def select(self, camera_id: str, *, by_operator: bool = False) -> None:
+        """Select a camera; an operator's choice stays until they choose another."""
+        if camera_id not in self._tiles:
+            raise UnknownCameraError(camera_id)
+        if by_operator:
+            self._operator_chose = True
+        if camera_id == self._selected:
+            return
+        if self._selected is not None:
+            self._tiles[self._selected].set_selected(False)
+        self._selected = camera_id
+        self._tiles[camera_id].set_selected(True)
+        self.selection_changed.emit(camera_id)
 
     def set_layout(self, cells: int) -> None:
         """Show ``cells`` tiles (1, 4, 9 or 16); ends a focus."""
@@ -429,6 +500,7 @@ class LiveGrid(QWidget):
         tile = self._tiles.get(status.camera_id)
         if tile is not None:
             tile.set_status(status)
+            self._follow_recording()
 
     def stop_watching(self) -> None:
         """Release every preview (e.g. before the engine stops)."""
@@ -441,6 +513,25 @@ class LiveGrid(QWidget):
             self.on_camera_status(status)
 
     # ---- layout ------------------------------------------------------------------------------
+
+    def _follow_recording(self) -> None:
+        """Until the operator chooses, select the first camera (in cell order) that records."""
+        if self._operator_chose or not self._order:
+            return
+        recording = [
+            camera_id
+            for camera_id in self._order
+            if (status := self._tiles[camera_id].status) is not None
+            and status.state is CameraState.RECORDING
+        ]
+        current = self._selected
+        if current in recording:
+            return
+        self.select(recording[0] if recording else current or self._order[0])
+
+    @Slot(str)
+    def _on_tile_chosen(self, camera_id: str) -> None:
+        self.select(camera_id, by_operator=True)
 
     @Slot(str)
     def _on_tile_double_clicked(self, camera_id: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
-from datetime import timedelta
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
@@ -25,10 +26,11 @@ from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
 from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.gui.bridge import EngineBridge
 from vms_desktop.gui.event_feed import EventFeedPanel
-from vms_desktop.gui.library import ClipLibraryPanel
+from vms_desktop.gui.library import ClipLibraryPanel, clip_source, describe_error
 from vms_desktop.gui.live_view import LiveGrid
 from vms_desktop.gui.player import ClipPlayer
 from vms_desktop.gui.resources import app_icon
+from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.timeline import DashboardPanel, TimelinePlot
 from vms_desktop.storage.local_store import LocalClipStore
 
@@ -59,6 +61,8 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         service = bridge.service
         recorder = bridge.recorder
+        # Catalogue, store and disk are read here, never on the GUI thread.
+        self._tasks = BackgroundTasks(2, self)
 
         self.live = LiveGrid(recorder, self)
         self.setCentralWidget(self.live)
@@ -95,21 +99,28 @@ class MainWindow(QMainWindow):
 
         bridge.camera_status.connect(self._on_camera_status)
         bridge.job_changed.connect(self._on_job)
-        bridge.clip_stored.connect(self._on_clip_stored)
+        bridge.catalogue_changed.connect(self.library.on_catalogue_changed)
+        bridge.catalogue_changed.connect(self.events.model.on_catalogue_changed)
+        bridge.catalogue_changed.connect(self.timeline.on_catalogue_changed)
         bridge.notice.connect(self.show_notice)
         self.events.play_requested.connect(self.play_event)
         self.events.mark_requested.connect(self._on_mark_requested)
+        self.events.camera_chosen.connect(self._on_camera_chosen)
         self.timeline.event_clicked.connect(self.play_event)
         self.library.play_requested.connect(self._on_library_play)
-        self.live.camera_activated.connect(self._on_camera_activated)
+        self.live.camera_activated.connect(self._on_camera_chosen)
+        self.live.selection_changed.connect(self.events.show_selected_camera)
         self.live.camera_context_requested.connect(self._on_camera_context)
 
-        for clip in reversed(bridge.recent_clips(100)):
-            self.events.model.on_clip(clip)
-        for job in bridge.current_jobs():
-            self.events.model.on_job(job)
         for status in bridge.camera_statuses():
             self.live.on_camera_status(status)
+        if self.live.selected is not None:  # chosen before the feed listened
+            self.events.show_selected_camera(self.live.selected)
+        self._tasks.submit(
+            lambda: (bridge.recent_clips(100), bridge.current_jobs()),
+            self._on_feed_loaded,
+            self._on_feed_failed,
+        )
 
         self._status_timer = QTimer(self)
         self._status_timer.timeout.connect(self._refresh_status_bar)
@@ -149,7 +160,7 @@ class MainWindow(QMainWindow):
         events = self.menuBar().addMenu("&Events")
         mark = QAction("&Mark event on selected camera", self)
         mark.setShortcut(QKeySequence(Qt.Key.Key_F9))
-        mark.triggered.connect(self.events._on_mark_clicked)
+        mark.triggered.connect(self._on_mark_selected)
         events.addAction(mark)
         self.mark_action = mark
 
@@ -176,19 +187,20 @@ class MainWindow(QMainWindow):
         api = f"API {self.api_url}" if self.api_url else "API off"
         self.api_label.setText(api + ("  (token set)" if self.api_token else ""))
         self.api_label.setToolTip("Right-click to copy the API address or token")
-        storage = self.bridge.health.storage
+        storage = self.bridge.health.storage  # a cached snapshot: an instant read
         state = "ok" if storage.reachable else f"unreachable: {storage.detail}"
         self.storage_label.setText(f"Storage {storage.backend}: {state}")
-        store = self.bridge.service.store
-        if isinstance(store, LocalClipStore):
-            try:
-                free = shutil.disk_usage(store.root).free
-                self.disk_label.setText(f"Disk free {free / 1e9:.1f} GB")
-            except OSError:
-                self.disk_label.setText("Disk free: unknown")
-        else:
-            self.disk_label.setText("")
-        self.queue_label.setText(f"Upload queue {self.bridge.service.upload_queue()}")
+        service = self.bridge.service
+        self._tasks.submit(
+            lambda: _measure_storage(service.store, service.upload_queue),
+            self._on_storage_measured,
+            key="status",
+        )
+
+    def _on_storage_measured(self, measured: tuple[str, int]) -> None:
+        disk, queue = measured
+        self.disk_label.setText(disk)
+        self.queue_label.setText(f"Upload queue {queue}")
 
     def _on_api_menu(self, position: object) -> None:
         menu = QMenu(self)
@@ -204,6 +216,18 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 10_000)
 
     # ---- slots -----------------------------------------------------------------------------
+
+    def _on_feed_loaded(self, loaded: tuple[list[ClipMeta], list[ClipJob]]) -> None:
+        clips, jobs = loaded
+        # Live updates may have arrived first: they are newer, so known rows stay as they are.
+        for clip in reversed(clips):
+            self.events.model.on_clip(clip)
+        for job in jobs:
+            self.events.model.on_job(job, replace=False)
+
+    def _on_feed_failed(self, error: Exception) -> None:
+        log.warning("event feed not filled: %s", error)
+        self.show_notice(f"Recent events could not be read: {error}")
 
     def _on_camera_status(self, status: CameraStatus) -> None:
         self.live.on_camera_status(status)
@@ -224,17 +248,25 @@ class MainWindow(QMainWindow):
         if job.status is ClipStatus.FAILED:
             self.show_notice(f"Clip for {job.event.id} failed: {job.error}")
 
-    def _on_clip_stored(self, meta: ClipMeta) -> None:
-        self.library.on_clip_stored(meta.event_id)
+    def _on_mark_selected(self) -> None:
+        selected = self.live.selected
+        if selected is None:
+            self.show_notice("No camera to mark an event on")
+            return
+        self._on_mark_requested(selected)
 
     def _on_mark_requested(self, camera_id: str) -> None:
+        status = self.live.tile(camera_id).status
+        if status is None or status.state is not CameraState.RECORDING:
+            state = status.state.value if status is not None else CameraState.CONNECTING.value
+            why = f" ({status.reason})" if status is not None and status.reason else ""
+            self.show_notice(f"No event marked: camera {camera_id} is {state}{why}, not recording")
+            return
         event_id = self.bridge.mark_event(camera_id)
         self.show_notice(f"Event {event_id} marked on {camera_id}")
 
-    def _on_camera_activated(self, camera_id: str) -> None:
-        index = self.events.cameras.findText(camera_id)
-        if index >= 0:
-            self.events.cameras.setCurrentIndex(index)
+    def _on_camera_chosen(self, camera_id: str) -> None:
+        self.live.select(camera_id, by_operator=True)
 
     def _on_camera_context(self, camera_id: str, position: object) -> None:
         menu = QMenu(self)
@@ -245,24 +277,30 @@ class MainWindow(QMainWindow):
     def _on_library_play(self, meta: ClipMeta, source: str) -> None:
         self.docks["player"].raise_()
         self.player.open_clip(source, meta)
-        self.player.play()
+        self.player.play()  # starts as soon as the clip is open
 
     def play_event(self, event_id: str) -> None:
-        """Open an event's clip in the player, if it is ready."""
-        meta = self.bridge.service.get(event_id)
-        if meta is None:
+        """Open an event's clip in the player and play it, once it is found (off the GUI
+        thread); a newer request replaces one still being looked up.
+        """
+        service = self.bridge.service
+
+        def find() -> tuple[ClipMeta, str] | None:
+            meta = service.get(event_id)
+            return None if meta is None else (meta, clip_source(service, event_id))
+
+        self._tasks.submit(
+            find, partial(self._on_event_found, event_id), self._on_event_failed, key="play"
+        )
+
+    def _on_event_found(self, event_id: str, found: tuple[ClipMeta, str] | None) -> None:
+        if found is None:
             self.show_notice(f"The clip for {event_id} is not ready")
             return
-        self._on_library_play(meta, self.clip_source(meta))
+        self._on_library_play(*found)
 
-    def clip_source(self, meta: ClipMeta) -> str:
-        """Where the player reads a clip: the local file, or a short-lived URL."""
-        store = self.bridge.service.store
-        if isinstance(store, LocalClipStore):
-            path = store.path_of(meta.event_id)
-            if path is not None:
-                return str(path)
-        return self.bridge.service.url(meta.event_id, timedelta(hours=1)).url
+    def _on_event_failed(self, error: Exception) -> None:
+        self.show_notice(f"The clip cannot be played: {describe_error(error)}")
 
     def _on_settings(self) -> None:
         if callable(self._open_settings):
@@ -312,7 +350,23 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
         self.tray.hide()
+        self._status_timer.stop()
+        self.timeline.stop()
+        self.dashboard.stop()
+        self._tasks.close()
+        self.library.shutdown()
         super().closeEvent(event)
+
+
+def _measure_storage(store: object, upload_queue: Callable[[], int]) -> tuple[str, int]:
+    """The status bar's disk and queue figures (reads the disk: run off the GUI thread)."""
+    disk = ""
+    if isinstance(store, LocalClipStore):
+        try:
+            disk = f"Disk free {shutil.disk_usage(store.root).free / 1e9:.1f} GB"
+        except OSError:
+            disk = "Disk free: unknown"
+    return disk, upload_queue()
 
 
 def about_text() -> str:

@@ -1,4 +1,4 @@
-"""Clip player: frame-exact playback, stepping and snapshots of a clip, with its UTC wall clock."""
+"""Clip player: frame-exact playback, stepping and snapshots of a clip, with its wall clock."""
 
 from __future__ import annotations
 
@@ -46,6 +46,8 @@ from PySide6.QtWidgets import (
 
 from vms_desktop.domain.clip import ClipMeta, iso
 from vms_desktop.engine.playback import ClipReader, DecodedFrame, PlaybackError
+from vms_desktop.gui.tasks import BackgroundTasks
+from vms_desktop.gui.time_text import local_time_text
 
 log = logging.getLogger(__name__)
 
@@ -290,8 +292,18 @@ def _interactive() -> bool:
     return QGuiApplication.platformName() not in _HEADLESS_PLATFORMS
 
 
+def _write_png(image: QImage, target: Path, *, make_folder: bool = False) -> Path:
+    """Write ``image`` as a PNG file (any thread: a QImage is not tied to the GUI thread)."""
+    if make_folder:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    writer = QImageWriter(str(target), b"png")
+    if not writer.write(image):
+        raise OSError(f"cannot write {target}: {writer.errorString()}")
+    return target
+
+
 class ClipPlayer(QWidget):
-    """Plays a stored clip frame-exactly, showing each frame's UTC time and offset from the event.
+    """Plays a stored clip frame-exactly, showing each frame's local time and offset from the event.
 
     Decoding runs on a worker thread that hands RGB arrays back through a signal; the GUI wraps
     them in ``QImage``s. Playback follows the wall clock (a timer at fps x speed asks for the
@@ -319,12 +331,16 @@ class ClipPlayer(QWidget):
         self._frame: DecodedFrame | None = None
         self._target = 0
         self._playing = False
+        self._play_when_open = False  # play() was asked for while the clip was still opening
         self._speed = 1.0
         self._anchor_index = 0
         self._anchor_time = 0.0
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._on_tick)
+        self._writes = BackgroundTasks(1, self)  # snapshot files
+        self.ask_snapshot_path = _interactive()
+        """Whether the snapshot button asks where to save (else: :attr:`snapshot_dir`)."""
         self._build()
         self._set_controls_enabled(False)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -437,8 +453,13 @@ class ClipPlayer(QWidget):
         self._reset("", "No clip")
 
     def play(self) -> None:
-        """Play from the current frame (from the start if at the end)."""
-        if self._info is None or self._playing:
+        """Play from the current frame (from the start if at the end); while a clip is still
+        opening, playing starts as soon as it is open.
+        """
+        if self._info is None:
+            self._play_when_open = self._decoder is not None
+            return
+        if self._playing:
             return
         if self._target >= self._info.frame_count - 1:
             self._request(0)
@@ -448,7 +469,8 @@ class ClipPlayer(QWidget):
         self.play_button.setToolTip("Pause (space)")
 
     def pause(self) -> None:
-        """Stop at the current frame."""
+        """Stop at the current frame (or do not start once the opening clip is open)."""
+        self._play_when_open = False
         self._timer.stop()
         if self._playing:
             self._playing = False
@@ -492,20 +514,24 @@ class ClipPlayer(QWidget):
             self._timer.start(self._tick_ms())
 
     def save_snapshot(self, path: str | Path) -> Path:
-        """Write the shown frame, at the clip's size, as a PNG; raises ``OSError`` on failure."""
+        """Write the shown frame, at the clip's size, as a PNG; raises ``OSError`` on failure.
+
+        This writes on the calling thread; the snapshot button writes in the background.
+        """
         image = self.surface.image
         if image is None:
             raise OSError("there is no frame to save")
-        target = Path(path)
-        writer = QImageWriter(str(target), b"png")
-        if not writer.write(image):
-            raise OSError(f"cannot write {target}: {writer.errorString()}")
-        return target
+        return _write_png(image, Path(path))
 
     @property
     def is_playing(self) -> bool:
         """True while playing."""
         return self._playing
+
+    @property
+    def will_play(self) -> bool:
+        """True while playing, or while opening a clip that plays once open."""
+        return self._playing or self._play_when_open
 
     @property
     def speed(self) -> float:
@@ -569,6 +595,9 @@ class ClipPlayer(QWidget):
             f"{info.frame_count} frames"
         )
         self._request(0)
+        if self._play_when_open:
+            self._play_when_open = False
+            self.play()
 
     def _on_decoded(self, session: int, frame: DecodedFrame) -> None:
         if session != self._session or self._info is None:
@@ -654,28 +683,40 @@ class ClipPlayer(QWidget):
         self.set_speed(SPEEDS[position])
 
     def _on_snapshot_clicked(self) -> None:
-        if self.surface.image is None:
+        image = self.surface.image
+        if image is None:
             return
+        # A copy: the surface's image borrows the decoder's array, which the next frame replaces.
+        picture = image.copy()
         suggested = self.snapshot_dir / self._snapshot_name()
-        if _interactive():
-            chosen, _ = QFileDialog.getSaveFileName(
-                self, "Save snapshot", str(suggested), "PNG image (*.png)"
-            )
-            if not chosen:
-                return
-            path = Path(chosen)
-        else:
-            path = suggested
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            saved = self.save_snapshot(path)
-        except OSError as exc:
-            message = f"Snapshot not saved: {exc}"
-            self.status_label.setText(message)
-            self.error.emit(message)
+        if not self.ask_snapshot_path:
+            self._write_snapshot(picture, suggested)
             return
+        dialog = QFileDialog(self, "Save snapshot", str(suggested.parent), "PNG image (*.png)")
+        dialog.setObjectName("snapshotDialog")
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("png")
+        dialog.selectFile(suggested.name)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda chosen: self._write_snapshot(picture, Path(chosen)))
+        dialog.open()  # not exec(): a nested event loop would stall the qasync loop
+
+    def _write_snapshot(self, picture: QImage, path: Path) -> None:
+        self._writes.submit(
+            lambda: _write_png(picture, path, make_folder=True),
+            self._on_snapshot_written,
+            self._on_snapshot_failed,
+        )
+
+    def _on_snapshot_written(self, saved: Path) -> None:
         self.status_label.setText(f"Snapshot saved: {saved}")
         self.snapshot_saved.emit(str(saved))
+
+    def _on_snapshot_failed(self, error: Exception) -> None:
+        message = f"Snapshot not saved: {error}"
+        self.status_label.setText(message)
+        self.error.emit(message)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
@@ -696,6 +737,7 @@ class ClipPlayer(QWidget):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._stop_decoder(wait=True)
+        self._writes.close()
         super().closeEvent(event)
 
     # -- helpers -------------------------------------------------------------------------
@@ -747,9 +789,8 @@ class ClipPlayer(QWidget):
         if wall is None or offset is None:
             self.wall_label.setText("")
             return
-        # iso() truncates to milliseconds; round, so the clock agrees with the offset shown.
-        shown = wall + timedelta(microseconds=500)
-        self.wall_label.setText(f"{iso(shown)} UTC   event {offset:+.3f} s")
+        clock = local_time_text(wall, milliseconds=True)
+        self.wall_label.setText(f"{clock}   event {offset:+.3f} s")
 
     def _source_name(self) -> str:
         # Only the last path part: a presigned URL's query carries a signature.

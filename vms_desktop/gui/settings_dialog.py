@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.settings import Settings, SettingsError, camera_variable, load_settings
 
 # Changes to these take effect without a restart; everything else is read at start-up.
@@ -77,6 +78,7 @@ class SettingsDialog(QDialog):
         self.env_path = env_path
         self.saved: Settings | None = None
         self.restart_needed: list[str] = []
+        self._writes = BackgroundTasks(1, self)  # the file is written off the GUI thread
         self._original = env_values(settings)
         self._fields: dict[str, QLineEdit] = {}
         form_host = QWidget()
@@ -112,6 +114,7 @@ class SettingsDialog(QDialog):
         )
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
+        self.buttons = buttons
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(f"Saved to {env_path}", self))
         layout.addWidget(scroll, 1)
@@ -141,20 +144,37 @@ class SettingsDialog(QDialog):
         return values
 
     def save(self) -> None:
-        """Validate as at start-up; write the file and say what needs a restart, or show why not."""
+        """Validate as at start-up; write the file (in the background), then close saying what
+        needs a restart; or show why not.
+        """
         values = self.edited_values()
         try:
             checked = load_settings(env_files=[], environ=values)
         except SettingsError as exc:
             self.message.setText("Not saved:\n" + "\n".join(f"{v}: {w}" for v, w in exc.problems))
             return
-        write_env(self.env_path, values)
+        self.message.setText("Saving…")
+        self.buttons.setEnabled(False)
+        path = self.env_path
+        self._writes.submit(
+            lambda: write_env(path, values),
+            lambda _none: self._on_written(checked, values),
+            self._on_write_failed,
+            key="write",
+        )
+
+    def _on_written(self, checked: Settings, values: dict[str, str]) -> None:
         changed = sorted(
             key
             for key in set(values) | set(self._original)
             if values.get(key) != self._original.get(key)
         )
-        restart = [key for key in changed if key not in LIVE_VARIABLES]
         self.saved = checked
-        self.restart_needed = restart
+        self.restart_needed = [key for key in changed if key not in LIVE_VARIABLES]
+        self.buttons.setEnabled(True)
         self.accept()
+
+    def _on_write_failed(self, error: Exception) -> None:
+        self.buttons.setEnabled(True)
+        why = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        self.message.setText(f"Not saved: {self.env_path} could not be written ({why}).")

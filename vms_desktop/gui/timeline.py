@@ -1,10 +1,15 @@
-"""Timeline of buffered footage and events per camera, and the dashboard charts (pyqtgraph)."""
+"""Timeline of buffered footage and events per camera, and the dashboard charts (pyqtgraph).
+
+Both read the catalogue only off the GUI thread; the buffer's segment list is in memory.
+Time axes show local time, their title names the zone.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -12,17 +17,41 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
-from vms_desktop.domain.clip import ClipJob, ClipStatus
+from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.recorder import Recorder
-from vms_desktop.storage.base import StoreError
+from vms_desktop.gui.tasks import BackgroundTasks
+from vms_desktop.gui.time_text import current_zone_label, utc_offset
+from vms_desktop.storage.clip_index import CatalogueChange
 
 log = logging.getLogger(__name__)
 
 LANE_HEIGHT = 0.6
+_MAX_DOTS = 2000  # clips read per stretch of the timeline
 _FOOTAGE = (47, 109, 181, 170)
 _EVENT = (224, 72, 72)
 _PENDING = (230, 170, 60)
+
+
+class LocalTimeAxis(pg.DateAxisItem):  # type: ignore[misc]  # pyqtgraph has no types
+    """A date axis in the operator's local time (offset from the same helper as every other
+    time in the console), titled with the zone's name.
+    """
+
+    def __init__(self, orientation: str = "bottom") -> None:
+        super().__init__(orientation=orientation)
+        self.title = ""
+        self.follow_zone()
+
+    def follow_zone(self) -> None:
+        """Take the local zone's offset and name now (they change with daylight saving time)."""
+        now = datetime.now(UTC)
+        # pyqtgraph counts the offset in seconds west of UTC, like time.timezone.
+        self.utcOffset = -round(utc_offset(now).total_seconds())
+        title = f"Time ({current_zone_label()})"
+        if title != self.title:
+            self.title = title
+            self.setLabel(title)
 
 
 def merged_spans(spans: list[tuple[float, float]], tolerance: float = 0.5) -> list[list[float]]:
@@ -55,7 +84,8 @@ class TimelinePlot(QWidget):
         self.recorder = recorder
         self.service = service
         self.camera_ids = sorted(recorder.cameras)
-        self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
+        self.axis = LocalTimeAxis()
+        self.plot = pg.PlotWidget(axisItems={"bottom": self.axis})
         self.plot.setBackground("#181b20")
         self.plot.showGrid(x=True, y=False, alpha=0.2)
         self.plot.setMouseEnabled(x=True, y=False)
@@ -77,6 +107,14 @@ class TimelinePlot(QWidget):
             self.plot.addItem(item)
         self._events.sigClicked.connect(self._on_points_clicked)
         self._live: dict[str, ClipJob] = {}
+        # Clips of the stretch last read from the catalogue (wider than the view, so panning a
+        # little needs no new read), kept up to date by the catalogue's change notices.
+        self._clips: dict[str, ClipMeta] = {}
+        self._read_span: tuple[float, float] | None = None
+        self._reading: tuple[float, float] | None = None
+        # Changes noticed while a read is under way: the read may predate them.
+        self._noticed: list[CatalogueChange] = []
+        self._tasks = BackgroundTasks(1, self)
         self.follow_now = True
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -90,6 +128,7 @@ class TimelinePlot(QWidget):
     def stop(self) -> None:
         """Stop redrawing (the window is closing)."""
         self._timer.stop()
+        self._tasks.close()
 
     def show_last(self, span: timedelta) -> None:
         """Show the last ``span`` up to now and keep following the present."""
@@ -106,14 +145,31 @@ class TimelinePlot(QWidget):
             self._live[job.event.id] = job
         self.refresh()
 
-    def refresh(self) -> None:
-        """Redraw footage and events for the visible time range."""
-        try:
-            self._redraw()
-        except StoreError as exc:  # the catalogue is busy or gone: keep the last picture
-            log.warning("timeline not refreshed: %s", exc)
+    def on_catalogue_changed(self, change: CatalogueChange) -> None:
+        """Clips stored or deleted (here or by another console): show or drop their dots."""
+        if self._tasks.pending("clips"):
+            self._noticed.append(change)
+        self._apply(change)
+        self._draw_events()
 
-    def _redraw(self) -> None:
+    def _apply(self, change: CatalogueChange) -> None:
+        span = self._read_span
+        for meta in (*change.added, *change.updated):
+            moment = meta.event.timestamp.timestamp()
+            if span is not None and span[0] <= moment < span[1]:
+                self._clips[meta.event_id] = meta
+        for meta in change.removed:
+            self._clips.pop(meta.event_id, None)
+
+    @property
+    def clip_ids(self) -> frozenset[str]:
+        """The event ids drawn as stored clips."""
+        return frozenset(self._clips)
+
+    def refresh(self) -> None:
+        """Redraw footage and pending events now; read the catalogue (in the background) when
+        the view has moved past the stretch last read.
+        """
         now = time.time()
         if self.follow_now:
             start, end = self.plot.getViewBox().viewRange()[0]
@@ -121,6 +177,43 @@ class TimelinePlot(QWidget):
             self.plot.setXRange(now - width + 5, now + 5, padding=0)
         start, end = self.plot.getViewBox().viewRange()[0]
         self._now.setValue(now)
+        self.axis.follow_zone()
+        self._draw_footage(start, end)
+        span = self._reading if self._tasks.pending("clips") else self._read_span
+        if span is None or start < span[0] or end > span[1]:
+            self._read_clips(start, end)
+        self._draw_events()
+
+    def _read_clips(self, start: float, end: float) -> None:
+        width = end - start
+        wanted = (start - width, end + width)
+        service = self.service
+
+        def read() -> list[ClipMeta]:
+            page = service.clips(
+                start=datetime.fromtimestamp(wanted[0], UTC),
+                end=datetime.fromtimestamp(wanted[1], UTC),
+                limit=_MAX_DOTS,
+            )
+            return list(page.items)
+
+        def done(items: list[ClipMeta]) -> None:
+            self._clips = {meta.event_id: meta for meta in items}
+            self._read_span = wanted
+            noticed, self._noticed = self._noticed, []
+            for change in noticed:
+                self._apply(change)
+            self._draw_events()
+
+        def failed(error: Exception) -> None:  # the catalogue is busy or gone: keep the picture
+            log.warning("timeline not refreshed: %s", error)
+
+        if not self._tasks.pending("clips"):
+            self._noticed = []
+        self._reading = wanted
+        self._tasks.submit(read, done, failed, key="clips")
+
+    def _draw_footage(self, start: float, end: float) -> None:
         lanes = {cam: i for i, cam in enumerate(self.camera_ids)}
         x0: list[float] = []
         x1: list[float] = []
@@ -132,14 +225,12 @@ class TimelinePlot(QWidget):
                 x1.append(span_end)
                 ys.append(lane)
         self._footage.setOpts(x0=x0, x1=x1, y=ys, height=LANE_HEIGHT)
-        page = self.service.clips(
-            start=datetime.fromtimestamp(start, UTC),
-            end=datetime.fromtimestamp(end, UTC),
-            limit=500,
-        )
+
+    def _draw_events(self) -> None:
+        lanes = {cam: i for i, cam in enumerate(self.camera_ids)}
         points = [
             {"pos": (m.event.timestamp.timestamp(), lanes[m.event.camera_id]), "data": m.event_id}
-            for m in page.items
+            for m in self._clips.values()
             if m.event.camera_id in lanes
         ]
         self._events.setData(points)
@@ -158,8 +249,19 @@ class TimelinePlot(QWidget):
             self.event_clicked.emit(str(points[0].data()))
 
 
+@dataclass(frozen=True)
+class _Sample:
+    when: float
+    stored_bytes: int
+    queue: int
+    fps: dict[str, float]
+    per_hour: dict[int, int]
+
+
 class DashboardPanel(QWidget):
     """Charts: clips per hour (24 h), storage used, upload queue and camera frame rates."""
+
+    sampled = Signal()  # a sample arrived and the charts show it
 
     HISTORY = 300  # samples kept (10 minutes at one every 2 s)
 
@@ -193,6 +295,7 @@ class DashboardPanel(QWidget):
             cam: self.fps.plot(name=cam, pen=pg.mkPen(colours[i % len(colours)], width=2))
             for i, cam in enumerate(self._fps)
         }
+        self._tasks = BackgroundTasks(1, self)
         layout = QGridLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.per_hour, 0, 0)
@@ -205,7 +308,7 @@ class DashboardPanel(QWidget):
         self.sample()
 
     def _plot(self, title: str, *, date_axis: bool) -> pg.PlotWidget:
-        axis = {"bottom": pg.DateAxisItem(utcOffset=0)} if date_axis else {}
+        axis = {"bottom": LocalTimeAxis()} if date_axis else {}
         plot = pg.PlotWidget(axisItems=axis, title=title)
         plot.setBackground("#181b20")
         plot.showGrid(x=True, y=True, alpha=0.15)
@@ -216,31 +319,48 @@ class DashboardPanel(QWidget):
     def stop(self) -> None:
         """Stop sampling (the window is closing)."""
         self._timer.stop()
+        self._tasks.close()
 
     def sample(self) -> None:
-        """Take one sample of every series and redraw."""
-        try:
-            self._sample()
-        except StoreError as exc:
-            log.warning("dashboard not refreshed: %s", exc)
+        """Take one sample of every series (off the GUI thread) and redraw when it is in."""
+        index, service, recorder = self.service.index, self.service, self.recorder
 
-    def _sample(self) -> None:
-        now = time.time()
+        def measure() -> _Sample:
+            now = time.time()
+            return _Sample(
+                when=now,
+                stored_bytes=index.total_bytes(),
+                queue=service.upload_queue(),
+                fps={status.camera_id: status.fps for status in recorder.status()},
+                per_hour=index.counts_per_hour(datetime.now(UTC) - timedelta(hours=24)),
+            )
+
+        def failed(error: Exception) -> None:
+            log.warning("dashboard not refreshed: %s", error)
+
+        self._tasks.submit(measure, self._draw, failed, key="sample")
+
+    def _draw(self, sample: _Sample) -> None:
+        now = sample.when
         self._times.append(now)
-        index = self.service.index
-        self._storage.append(index.total_bytes() / 1e6)
-        self._queue.append(float(self.service.upload_queue()))
-        for status in self.recorder.status():
-            if status.camera_id in self._fps:
-                self._fps[status.camera_id].append(status.fps)
+        self._storage.append(sample.stored_bytes / 1e6)
+        self._queue.append(float(sample.queue))
+        for camera_id, fps in sample.fps.items():
+            if camera_id in self._fps:
+                self._fps[camera_id].append(fps)
         times = np.fromiter(self._times, float)
         self._storage_curve.setData(times, np.fromiter(self._storage, float))
         self._queue_curve.setData(times, np.fromiter(self._queue, float))
         for cam, curve in self._fps_curves.items():
             values = np.fromiter(self._fps[cam], float)
             curve.setData(times[-len(values) :], values)
-        hours = index.counts_per_hour(datetime.now(UTC) - timedelta(hours=24))
+        hours = sample.per_hour
         self._hour_bars.setOpts(
             x=[h / 1000 + 1800 for h in hours], height=list(hours.values()), width=3000
         )
         self.per_hour.setXRange(now - 24 * 3600, now, padding=0.01)
+        for plot in (self.per_hour, self.storage, self.queue, self.fps):
+            axis = plot.getAxis("bottom")
+            if isinstance(axis, LocalTimeAxis):
+                axis.follow_zone()
+        self.sampled.emit()

@@ -101,6 +101,25 @@ class ClipPage:
 
 
 @dataclass(frozen=True)
+class CatalogueChange:
+    """What one committed write changed in the catalogue.
+
+    ``added`` and ``updated`` hold the rows as now stored; ``removed`` holds the rows as they
+    were before they went, so a listener can tell where they were listed without asking.
+    """
+
+    added: tuple[ClipMeta, ...] = ()
+    updated: tuple[ClipMeta, ...] = ()
+    removed: tuple[ClipMeta, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+CatalogueListener = Callable[[CatalogueChange], None]
+
+
+@dataclass(frozen=True)
 class SyncResult:
     """How many catalogue rows a :meth:`ClipIndex.sync` added, changed and removed."""
 
@@ -170,6 +189,7 @@ class ClipIndex:
         self._lock = threading.RLock()
         # Ids changed while a sync reads the store: the live change is newer than the listing.
         self._recording: builtins.list[set[str]] = []
+        self._listeners: builtins.list[CatalogueListener] = []
         self._closed = False
         self._conn: sqlite3.Connection | None = self._open()
 
@@ -287,40 +307,88 @@ class ClipIndex:
         for changes in self._recording:
             changes.update(event_ids)
 
+    # ---- change notifications ------------------------------------------------------------
+
+    def add_listener(self, listener: CatalogueListener) -> None:
+        """Be told of every committed change (on the writing thread, outside the lock).
+
+        A listener that raises is logged and skipped; the write it reports stands.
+        """
+        with self._lock:
+            self._listeners = [*self._listeners, listener]
+
+    def remove_listener(self, listener: CatalogueListener) -> None:
+        """Stop telling ``listener`` (no error if it was not listening)."""
+        with self._lock:
+            self._listeners = [known for known in self._listeners if known != listener]
+
+    def _tell(self, change: CatalogueChange) -> None:
+        if not change:
+            return
+        for listener in self._listeners:  # a copy-on-write list: safe to iterate unlocked
+            try:
+                listener(change)
+            except Exception:
+                log.exception("catalogue listener failed")
+
+    def _present(self, conn: sqlite3.Connection, event_ids: Iterable[str]) -> set[str]:
+        """Which of ``event_ids`` have a row (only asked when someone listens)."""
+        if not self._listeners:
+            return set()
+        query = "SELECT 1 FROM clips WHERE event_id = ?"
+        return {key for key in event_ids if conn.execute(query, (key,)).fetchone() is not None}
+
+    def _split(
+        self, metas: builtins.list[ClipMeta], present: set[str]
+    ) -> tuple[tuple[ClipMeta, ...], tuple[ClipMeta, ...]]:
+        if not self._listeners:
+            return (), ()
+        added = tuple(meta for meta in metas if meta.event_id not in present)
+        updated = tuple(meta for meta in metas if meta.event_id in present)
+        return added, updated
+
     # ---- writes --------------------------------------------------------------------------
 
     def upsert(self, meta: ClipMeta) -> None:
         """Add or replace one clip's row."""
-        row = _row(meta)
-
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(_UPSERT, row)
-            self._note((meta.event_id,))
-
-        self._run("updating the catalogue", work)
+        self.upsert_many((meta,))
 
     def upsert_many(self, metas: Iterable[ClipMeta]) -> int:
         """Add or replace many rows in one transaction; returns how many were written."""
-        rows = [_row(meta) for meta in metas]
+        listed = builtins.list(metas)
+        rows = [_row(meta) for meta in listed]
 
-        def work(conn: sqlite3.Connection) -> int:
+        def work(conn: sqlite3.Connection) -> CatalogueChange:
             conn.execute("BEGIN IMMEDIATE")
+            present = self._present(conn, (row[0] for row in rows))
             conn.executemany(_UPSERT, rows)
             conn.execute("COMMIT")
             self._note(row[0] for row in rows)
-            return len(rows)
+            added, updated = self._split(listed, present)
+            return CatalogueChange(added=added, updated=updated)
 
-        return self._run("updating the catalogue", work)
+        self._tell(self._run("updating the catalogue", work))
+        return len(rows)
 
     def delete(self, event_id: str) -> bool:
         """Remove a clip's row; False if it was not there."""
 
-        def work(conn: sqlite3.Connection) -> bool:
-            gone = conn.execute("DELETE FROM clips WHERE event_id = ?", (event_id,)).rowcount > 0
+        def work(conn: sqlite3.Connection) -> str | None:
+            conn.execute("BEGIN IMMEDIATE")
+            found = conn.execute("SELECT meta FROM clips WHERE event_id = ?", (event_id,))
+            row = found.fetchone()
+            conn.execute("DELETE FROM clips WHERE event_id = ?", (event_id,))
+            conn.execute("COMMIT")
             self._note((event_id,))
-            return gone
+            return None if row is None else str(row[0])
 
-        return self._run("updating the catalogue", work)
+        text = self._run("updating the catalogue", work)
+        if text is None:
+            return False
+        gone = _parse(event_id, text)
+        if gone is not None:
+            self._tell(CatalogueChange(removed=(gone,)))
+        return True
 
     def sync(self, metas: Iterable[ClipMeta]) -> SyncResult:
         """Make the catalogue equal to the store's listing ``metas``; one transaction.
@@ -328,43 +396,58 @@ class ClipIndex:
         ``metas`` is read before the lock is taken (a store listing can take seconds), and rows
         upserted or deleted while it is read are left as they are, because those live changes
         are newer than the listing. Pass the store's iterator itself (``store.iter_all()``), not
-        a listing made earlier, so that window covers the whole listing.
+        a listing made earlier, so that window covers the whole listing. Listeners are told
+        what was added, changed and removed.
         """
         changes: set[str] = set()
         with self._lock:
             self._recording.append(changes)
         try:
-            wanted: dict[str, _Row] = {}
+            wanted: dict[str, tuple[ClipMeta, _Row]] = {}
             for meta in metas:
-                wanted[meta.event_id] = _row(meta)
+                wanted[meta.event_id] = (meta, _row(meta))
 
-            def work(conn: sqlite3.Connection) -> SyncResult:
+            def work(conn: sqlite3.Connection) -> tuple[SyncResult, CatalogueChange]:
                 conn.execute("BEGIN IMMEDIATE")
-                updates: builtins.list[_Row] = []
-                removals: builtins.list[tuple[str]] = []
+                added: builtins.list[ClipMeta] = []
+                updated: builtins.list[ClipMeta] = []
+                removed: builtins.list[tuple[str, str]] = []
                 seen: set[str] = set()
                 for event_id, text in conn.execute("SELECT event_id, meta FROM clips"):
                     seen.add(event_id)
                     if event_id in changes:
                         continue
-                    row = wanted.get(event_id)
-                    if row is None:
-                        removals.append((event_id,))
-                    elif row[7] != text:
-                        updates.append(row)
-                additions = [
-                    row for key, row in wanted.items() if key not in seen and key not in changes
+                    found = wanted.get(event_id)
+                    if found is None:
+                        removed.append((event_id, text))
+                    elif found[1][7] != text:
+                        updated.append(found[0])
+                added = [
+                    meta
+                    for key, (meta, _) in wanted.items()
+                    if key not in seen and key not in changes
                 ]
-                conn.executemany(_UPSERT, additions)
-                conn.executemany(_UPSERT, updates)
-                conn.executemany("DELETE FROM clips WHERE event_id = ?", removals)
+                conn.executemany(_UPSERT, [wanted[meta.event_id][1] for meta in added])
+                conn.executemany(_UPSERT, [wanted[meta.event_id][1] for meta in updated])
+                conn.executemany("DELETE FROM clips WHERE event_id = ?", [(k,) for k, _ in removed])
                 conn.execute("COMMIT")
-                return SyncResult(len(additions), len(updates), len(removals))
+                result = SyncResult(len(added), len(updated), len(removed))
+                if not self._listeners:
+                    return result, CatalogueChange()
+                gone = (_parse(key, text) for key, text in removed)
+                change = CatalogueChange(
+                    added=tuple(added),
+                    updated=tuple(updated),
+                    removed=tuple(meta for meta in gone if meta is not None),
+                )
+                return result, change
 
-            return self._run("syncing the catalogue", work)
+            result, change = self._run("syncing the catalogue", work)
         finally:
             with self._lock:
                 self._recording.remove(changes)
+        self._tell(change)
+        return result
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -389,12 +472,16 @@ class ClipIndex:
         limit: int = 50,
         offset: int = 0,
         newest_first: bool = True,
+        after: ClipMeta | None = None,
     ) -> ClipPage:
         """A page of clips matching every given filter, ordered by event time, and the total.
 
         ``start`` (inclusive) and ``end`` (exclusive) bound the event timestamp and must be
         timezone-aware; ``text`` matches a substring of the event id, camera id or event type
-        (ASCII case-insensitive, ``%`` and ``_`` taken literally).
+        (ASCII case-insensitive, ``%`` and ``_`` taken literally). ``after`` starts the page
+        just after that clip's place in the listing order (it need not exist any more), so
+        pages read one after another neither skip nor repeat rows when clips come and go
+        between them; ``offset`` then counts from there. The total ignores ``after``.
         """
         if not (0 <= limit < _SQL_INT_LIMIT and 0 <= offset < _SQL_INT_LIMIT):
             raise ValueError("limit and offset must be non-negative 64-bit integers")
@@ -426,16 +513,22 @@ class ClipIndex:
                 params.append(_like_pattern(text))
         # Only fixed clause strings are joined into the SQL; every value is a bound parameter.
         clause = f" WHERE {' AND '.join(where)}" if where else ""
+        page_where = builtins.list(where)
+        page_params = builtins.list(params)
+        if after is not None:
+            page_where.append(f"(ts_ms, event_id) {'<' if newest_first else '>'} (?, ?)")
+            page_params += [to_ms(after.event.timestamp), after.event_id]
+        page_clause = f" WHERE {' AND '.join(page_where)}" if page_where else ""
         direction = "DESC" if newest_first else "ASC"
         page_sql = (
-            f"SELECT event_id, meta FROM clips{clause} "
+            f"SELECT event_id, meta FROM clips{page_clause} "
             f"ORDER BY ts_ms {direction}, event_id {direction} LIMIT ? OFFSET ?"
         )
         count_sql = f"SELECT count(*) FROM clips{clause}"
 
         def work(conn: sqlite3.Connection) -> tuple[builtins.list[tuple[str, str]], int]:
             conn.execute("BEGIN")  # one snapshot for the page and its total
-            rows = conn.execute(page_sql, [*params, limit, offset]).fetchall()
+            rows = conn.execute(page_sql, [*page_params, limit, offset]).fetchall()
             total = conn.execute(count_sql, params).fetchone()[0]
             conn.execute("COMMIT")
             return rows, int(total)

@@ -1,0 +1,756 @@
+"""The clip catalogue as a Qt model: pages read off the GUI thread, filtered, sorted, thumbnails."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QImage
+
+from vms_desktop.domain.clip import ClipMeta
+from vms_desktop.domain.ids import is_valid_camera_id, validate_camera_id
+from vms_desktop.engine.clip_service import ClipService
+from vms_desktop.engine.thumbnails import ThumbnailMaker
+from vms_desktop.gui.clip_actions import clip_source, describe_error
+from vms_desktop.gui.tasks import BackgroundTasks
+from vms_desktop.gui.time_text import local_time_text
+from vms_desktop.storage.clip_index import CatalogueChange, ClipPage, to_ms
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_ModelIndex = QModelIndex | QPersistentModelIndex
+
+ClipRole = int(Qt.ItemDataRole.UserRole) + 1
+"""The row's :class:`ClipMeta` (any column)."""
+ThumbnailRole = int(Qt.ItemDataRole.UserRole) + 2
+"""The row's thumbnail ``QImage`` once made, else None (asking for it starts making it)."""
+ThumbnailStateRole = int(Qt.ItemDataRole.UserRole) + 3
+"""A :class:`ThumbnailState` saying why there is no thumbnail yet."""
+SortRole = int(Qt.ItemDataRole.UserRole) + 4
+"""A plain number or string the proxy sorts the column by."""
+
+DEFAULT_PAGE_SIZE = 200
+# Thumbnails kept in memory (about 57 KB each at 160x120); the disk cache holds the rest.
+_THUMBNAIL_MEMORY = 600
+# Thumbnails asked for but not started: only the newest requests matter while scrolling fast.
+_THUMBNAIL_BACKLOG = 64
+_THUMBNAIL_THREADS = 2
+_LONGEST_SEARCH = 128  # the catalogue matches nothing longer (no field is longer)
+
+
+class ClipColumn(enum.IntEnum):
+    """The library table's columns."""
+
+    TIME = 0
+    CAMERA = 1
+    EVENT_TYPE = 2
+    DURATION = 3
+    SIZE = 4
+    AUDIO = 5
+    GAPS = 6
+    STATUS = 7
+
+
+_HEADERS = {
+    ClipColumn.TIME: "Time",
+    ClipColumn.CAMERA: "Camera",
+    ClipColumn.EVENT_TYPE: "Event",
+    ClipColumn.DURATION: "Duration",
+    ClipColumn.SIZE: "Size",
+    ClipColumn.AUDIO: "Audio",
+    ClipColumn.GAPS: "Gaps",
+    ClipColumn.STATUS: "Status",
+}
+_NUMERIC = frozenset({ClipColumn.DURATION, ClipColumn.SIZE, ClipColumn.GAPS})
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+
+
+class ThumbnailState(enum.StrEnum):
+    """Where a row's thumbnail is."""
+
+    UNAVAILABLE = "unavailable"  # the model has no thumbnail maker
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ClipFilter:
+    """What the catalogue is asked for: every set field must match (the catalogue filters)."""
+
+    camera_id: str | None = None
+    event_type: str | None = None
+    start: datetime | None = None  # inclusive, timezone-aware
+    end: datetime | None = None  # exclusive, timezone-aware
+    text: str | None = None
+
+    def matches(self, meta: ClipMeta) -> bool:
+        """Whether the catalogue would list ``meta`` under this filter."""
+        event = meta.event
+        if self.camera_id is not None and event.camera_id != _normal_camera(self.camera_id):
+            return False
+        if self.event_type is not None and event.event_type != self.event_type:
+            return False
+        moment = to_ms(event.timestamp)
+        if self.start is not None and moment < to_ms(self.start):
+            return False
+        if self.end is not None and moment >= to_ms(self.end):
+            return False
+        return not self.text or matches_text(meta, self.text)
+
+
+def matches_text(meta: ClipMeta, text: str) -> bool:
+    """The catalogue's text match: a substring of event id, camera or type, ASCII case-blind."""
+    if len(text) > _LONGEST_SEARCH or not text.isprintable():
+        return False
+    needle = _ascii_lower(text)
+    event = meta.event
+    return any(
+        needle in _ascii_lower(field) for field in (event.id, event.camera_id, event.event_type)
+    )
+
+
+def _ascii_lower(text: str) -> str:
+    # SQLite's LIKE folds ASCII letters only; str.lower would also fold other scripts.
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _normal_camera(camera_id: str) -> str:
+    return validate_camera_id(camera_id) if is_valid_camera_id(camera_id) else camera_id
+
+
+def _order_key(meta: ClipMeta) -> tuple[int, str]:
+    """The catalogue's listing order (newest first = descending on this key)."""
+    return to_ms(meta.event.timestamp), meta.event_id
+
+
+def _to_qimage(array: Any) -> QImage:
+    height, width = int(array.shape[0]), int(array.shape[1])
+    data = array.tobytes()
+    # copy() detaches the image from ``data``, which Python frees when this returns.
+    return QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+
+
+def _human_size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def _log_count_failure(error: Exception) -> None:
+    log.info("clip count not refreshed: %s", describe_error(error))
+
+
+def _gap_seconds(meta: ClipMeta) -> float:
+    return sum((gap.end - gap.start).total_seconds() for gap in meta.gaps)
+
+
+class ClipTableModel(QAbstractTableModel):
+    """Stored clips, newest first, fetched page by page from the catalogue as the view scrolls.
+
+    Filters are applied by the catalogue (SQLite), so only the rows the operator scrolls to are
+    ever loaded, whatever the size of the catalogue. Every catalogue read runs off the GUI
+    thread: a page arrives later through :attr:`page_loaded`, and a newer request (a refresh
+    with another filter) drops an older one's result. Pages follow each other by the last
+    loaded clip's place in the listing, not by a row offset, so clips stored or deleted while
+    pages arrive neither shift nor repeat rows. The catalogue's own changes arrive through
+    :meth:`apply_change`; thumbnails are made off the GUI thread on first request.
+    """
+
+    total_changed = Signal(int)
+    """How many clips match the filter in the whole catalogue."""
+    load_failed = Signal(str)
+    """The catalogue could not be read; a readable reason."""
+    page_loaded = Signal()
+    """A requested page arrived (or failed) and the model is idle again."""
+
+    def __init__(
+        self,
+        service: ClipService,
+        thumbnails: ThumbnailMaker | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self._service = service
+        self._thumbnails = thumbnails
+        self._page_size = page_size
+        self._filter = ClipFilter()
+        self._rows: list[ClipMeta] = []
+        self._row_of: dict[str, int] = {}
+        self._total = 0
+        self._exhausted = True  # nothing asked for yet: refresh() loads the first page
+        self._loading = False
+        # Changes that arrive while a page is on its way are applied once it is in, so they
+        # act on the rows the page brings (the page may have been read before or after them).
+        self._deferred: list[CatalogueChange] = []
+        self._recount_again = False
+        self._pump_queued = False
+        self._status: dict[str, str] = {}
+        self._images: OrderedDict[str, QImage] = OrderedDict()
+        self._wanted: OrderedDict[str, ClipMeta] = OrderedDict()
+        self._making: set[str] = set()
+        self._failed: set[str] = set()
+        self._seen_cameras: set[str] = set()
+        self._seen_types: set[str] = set()
+        self._tasks = BackgroundTasks(_THUMBNAIL_THREADS, self)
+        self._reads = BackgroundTasks(1, self)  # catalogue pages and counts, in order
+
+    # ---- public API ------------------------------------------------------------------------
+
+    @property
+    def service(self) -> ClipService:
+        """The clip service the rows come from."""
+        return self._service
+
+    @property
+    def clip_filter(self) -> ClipFilter:
+        """The filter the catalogue applies."""
+        return self._filter
+
+    @property
+    def total(self) -> int:
+        """Clips matching the filter in the whole catalogue (not just the loaded rows)."""
+        return self._total
+
+    @property
+    def page_size(self) -> int:
+        """Rows fetched per page."""
+        return self._page_size
+
+    @property
+    def loading(self) -> bool:
+        """True while a page (or the first page after a refresh) is on its way."""
+        return self._loading
+
+    @property
+    def seen_cameras(self) -> frozenset[str]:
+        """Camera ids of the rows loaded so far."""
+        return frozenset(self._seen_cameras)
+
+    @property
+    def seen_event_types(self) -> frozenset[str]:
+        """Event types of the rows loaded so far."""
+        return frozenset(self._seen_types)
+
+    def set_filter(self, clip_filter: ClipFilter) -> None:
+        """Ask the catalogue again with ``clip_filter``; the first page replaces every row."""
+        self._filter = clip_filter
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Load the first page again (failed thumbnails are retried); the rows shown stay until
+        it arrives, and a page or refresh still on its way is dropped.
+        """
+        self._wanted.clear()
+        self._failed.clear()
+        self._begin_load()
+        query = self._query(None)
+        index = self._service.index
+        self._reads.submit(
+            lambda: index.list(**query), self._on_first_page, self._on_refresh_failed, key="rows"
+        )
+
+    def clip_at(self, row: int) -> ClipMeta:
+        """The clip in ``row`` (an ``IndexError`` outside the loaded rows)."""
+        return self._rows[row]
+
+    def row_of(self, event_id: str) -> int | None:
+        """The row holding that clip, if it is loaded."""
+        return self._row_of.get(event_id)
+
+    def apply_change(self, change: CatalogueChange) -> None:
+        """Follow a committed catalogue change (wired to the engine bridge's signal)."""
+        if self._loading:
+            self._deferred.append(change)
+            return
+        self._apply(change, count=True)
+        if self._reads.pending("count"):
+            self._recount_again = True
+
+    def upsert_clip(self, meta: ClipMeta) -> None:
+        """Insert a newly stored ``meta`` at its place in the listing, or update its row."""
+        self._upsert(meta, new=True, count=True)
+
+    def remove_clip(self, event_id: str) -> bool:
+        """Take a deleted clip out of the listing; False if it was not loaded."""
+        self._forget_thumbnail(event_id)
+        self._status.pop(event_id, None)
+        row = self._row_of.get(event_id)
+        if row is None:
+            return False
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._rows[row]
+        del self._row_of[event_id]
+        self._reindex(row)
+        self._total = max(0, self._total - 1)
+        self.endRemoveRows()
+        self.total_changed.emit(self._total)
+        return True
+
+    def set_status(self, event_id: str, status: str | None) -> None:
+        """Show ``status`` in the clip's status column (None: back to "ready")."""
+        if status is None:
+            self._status.pop(event_id, None)
+        else:
+            self._status[event_id] = status
+        row = self._row_of.get(event_id)
+        if row is not None:
+            cell = self.index(row, ClipColumn.STATUS)
+            self.dataChanged.emit(cell, cell)
+
+    def thumbnails_busy(self) -> int:
+        """Thumbnails waiting or being made."""
+        return len(self._wanted) + len(self._making)
+
+    def close(self) -> None:
+        """Stop reading and making thumbnails (waits for the reads and decodes under way)."""
+        self._wanted.clear()
+        self._reads.close()
+        self._tasks.close()
+
+    # ---- Qt model interface ----------------------------------------------------------------
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(ClipColumn)
+
+    def canFetchMore(self, parent: _ModelIndex) -> bool:
+        return not parent.isValid() and not self._loading and not self._exhausted
+
+    def fetchMore(self, parent: _ModelIndex) -> None:
+        if not self.canFetchMore(parent):
+            return
+        self._begin_load()
+        query = self._query(self._rows[-1] if self._rows else None)
+        index = self._service.index
+        self._reads.submit(
+            lambda: index.list(**query), self._on_next_page, self._on_page_failed, key="rows"
+        )
+
+    # ---- pages arriving --------------------------------------------------------------------
+
+    def _begin_load(self) -> None:
+        if not self._loading:
+            self._deferred = []
+        self._loading = True
+        self._reads.cancel("count")  # the page brings a fresher total
+
+    def _on_first_page(self, page: ClipPage) -> None:
+        self.beginResetModel()
+        self._set_rows(list(page.items))
+        self._total = page.total
+        self._exhausted = len(page.items) < self._page_size or len(self._rows) >= page.total
+        self.endResetModel()
+        self._end_load()
+
+    def _on_next_page(self, page: ClipPage) -> None:
+        fresh = [
+            meta
+            for meta in page.items
+            if meta.event_id not in self._row_of and self._filter.matches(meta)
+        ]
+        if fresh:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+            for row, meta in enumerate(fresh, start=first):
+                self._rows.append(meta)
+                self._row_of[meta.event_id] = row
+                self._note_seen(meta)
+            self.endInsertRows()
+        self._total = page.total
+        self._exhausted = len(page.items) < self._page_size or len(self._rows) >= page.total
+        self._end_load()
+
+    def _on_refresh_failed(self, error: Exception) -> None:
+        self.beginResetModel()
+        self._set_rows([])
+        self._total = 0
+        self._exhausted = True
+        self.endResetModel()
+        self._deferred = []
+        self._end_load(error)
+
+    def _on_page_failed(self, error: Exception) -> None:
+        # Stop asking until the next refresh: the view would retry on every scroll.
+        self._exhausted = True
+        self._end_load(error)
+
+    def _end_load(self, error: Exception | None = None) -> None:
+        self._loading = False
+        deferred, self._deferred = self._deferred, []
+        for change in deferred:
+            # The page may or may not include these changes: rows are put right, and the
+            # total is counted again rather than guessed.
+            self._apply(change, count=False)
+        if deferred:
+            self._recount()
+        self.total_changed.emit(self._total)
+        if error is not None:
+            self.load_failed.emit(describe_error(error))
+        self.page_loaded.emit()
+
+    def _recount(self) -> None:
+        self._recount_again = False
+        query = {**self._query(None), "limit": 0}
+        index = self._service.index
+        self._reads.submit(
+            lambda: index.list(**query).total, self._on_recounted, _log_count_failure, key="count"
+        )
+
+    def _on_recounted(self, total: int) -> None:
+        if self._recount_again:  # changed again while counting: that count is already old
+            self._recount()
+            return
+        if total != self._total:
+            self._total = total
+            self.total_changed.emit(total)
+
+    # ---- catalogue changes -----------------------------------------------------------------
+
+    def _apply(self, change: CatalogueChange, *, count: bool) -> None:
+        for meta in change.removed:
+            if not self.remove_clip(meta.event_id) and count and self._filter.matches(meta):
+                self._total = max(0, self._total - 1)  # listed further down, not loaded yet
+                self.total_changed.emit(self._total)
+        for meta in change.added:
+            self._upsert(meta, new=True, count=count)
+        for meta in change.updated:
+            self._upsert(meta, new=False, count=count)
+
+    def _upsert(self, meta: ClipMeta, *, new: bool, count: bool) -> None:
+        row = self._row_of.get(meta.event_id)
+        if row is not None:
+            if not self._filter.matches(meta):
+                self.remove_clip(meta.event_id)
+                return
+            old = self._rows[row]
+            if _order_key(old) != _order_key(meta):
+                self._take_row(row)
+                self._upsert(meta, new=False, count=False)
+                return
+            self._rows[row] = meta
+            if old.sha256 != meta.sha256:
+                self._forget_thumbnail(meta.event_id)
+                self._status.pop(meta.event_id, None)
+            self._note_seen(meta)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(ClipColumn) - 1))
+            return
+        if not self._filter.matches(meta):
+            return
+        position = self._position(_order_key(meta))
+        # A clip older than every loaded row, with more rows still in the catalogue, arrives
+        # with a later page; inserting it now would show it twice.
+        inside = position < len(self._rows) or self._exhausted
+        if inside:
+            self.beginInsertRows(QModelIndex(), position, position)
+            self._rows.insert(position, meta)
+            self._reindex(position)
+            self._note_seen(meta)
+            self.endInsertRows()
+        # A changed clip that was not loaded is counted already, unless it was inside the
+        # loaded stretch (then it did not match before).
+        if count and (new or inside):
+            self._total += 1
+            self.total_changed.emit(self._total)
+
+    def _take_row(self, row: int) -> None:
+        meta = self._rows[row]
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._rows[row]
+        del self._row_of[meta.event_id]
+        self._reindex(row)
+        self.endRemoveRows()
+
+    def flags(self, index: _ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(ClipColumn):
+            return None
+        column = ClipColumn(section)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _HEADERS[column]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if column in _NUMERIC else _LEFT
+        return None
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.parent().isValid():
+            return None
+        row, column = index.row(), index.column()
+        if not (0 <= row < len(self._rows) and 0 <= column < len(ClipColumn)):
+            return None
+        meta = self._rows[row]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(meta, ClipColumn(column))
+        if role == ClipRole:
+            return meta
+        if role == SortRole:
+            return self._sort_value(meta, ClipColumn(column))
+        if role == ThumbnailRole:
+            return self._thumbnail(meta)
+        if role == ThumbnailStateRole:
+            return self._thumbnail_state(meta)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (
+                f"Event {meta.event_id} at {local_time_text(meta.event.timestamp)}\n"
+                f"{meta.resolution} at {meta.fps} fps\nSHA-256 {meta.sha256[:16]}…"
+            )
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if column in _NUMERIC else _LEFT
+        return None
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _query(self, after: ClipMeta | None) -> dict[str, Any]:
+        f = self._filter
+        return {
+            "camera_id": f.camera_id,
+            "event_type": f.event_type,
+            "start": f.start,
+            "end": f.end,
+            "text": f.text or None,
+            "limit": self._page_size,
+            "after": after,
+        }
+
+    def _set_rows(self, rows: list[ClipMeta]) -> None:
+        self._rows = rows
+        self._row_of = {meta.event_id: row for row, meta in enumerate(rows)}
+        for meta in rows:
+            self._note_seen(meta)
+
+    def _reindex(self, start: int) -> None:
+        for row in range(start, len(self._rows)):
+            self._row_of[self._rows[row].event_id] = row
+
+    def _position(self, key: tuple[int, str]) -> int:
+        """Where a clip with ``key`` goes in the newest-first rows."""
+        low, high = 0, len(self._rows)
+        while low < high:
+            middle = (low + high) // 2
+            if _order_key(self._rows[middle]) > key:
+                low = middle + 1
+            else:
+                high = middle
+        return low
+
+    def _note_seen(self, meta: ClipMeta) -> None:
+        self._seen_cameras.add(meta.event.camera_id)
+        self._seen_types.add(meta.event.event_type)
+
+    def _display(self, meta: ClipMeta, column: ClipColumn) -> str:
+        match column:
+            case ClipColumn.TIME:
+                return local_time_text(meta.event.timestamp)
+            case ClipColumn.CAMERA:
+                return meta.event.camera_id
+            case ClipColumn.EVENT_TYPE:
+                return meta.event.event_type
+            case ClipColumn.DURATION:
+                return f"{meta.duration:.1f} s"
+            case ClipColumn.SIZE:
+                return _human_size(meta.size)
+            case ClipColumn.AUDIO:
+                return "yes" if meta.has_audio else "no"
+            case ClipColumn.GAPS:
+                if not meta.gaps:
+                    return "none"
+                return f"{len(meta.gaps)} ({_gap_seconds(meta):.1f} s)"
+            case ClipColumn.STATUS:
+                return self._status.get(meta.event_id, "ready")
+
+    def _sort_value(self, meta: ClipMeta, column: ClipColumn) -> Any:
+        match column:
+            case ClipColumn.TIME:
+                return meta.event.timestamp.timestamp()
+            case ClipColumn.CAMERA:
+                return meta.event.camera_id
+            case ClipColumn.EVENT_TYPE:
+                return meta.event.event_type
+            case ClipColumn.DURATION:
+                return meta.duration
+            case ClipColumn.SIZE:
+                return float(meta.size)  # a double: sizes may pass 2 GiB
+            case ClipColumn.AUDIO:
+                return int(meta.has_audio)
+            case ClipColumn.GAPS:
+                return _gap_seconds(meta)
+            case ClipColumn.STATUS:
+                return self._status.get(meta.event_id, "ready")
+
+    # ---- thumbnails --------------------------------------------------------------------------
+
+    def _thumbnail_state(self, meta: ClipMeta) -> ThumbnailState:
+        key = meta.event_id
+        if self._thumbnails is None:
+            return ThumbnailState.UNAVAILABLE
+        if key in self._images:
+            return ThumbnailState.READY
+        if key in self._failed:
+            return ThumbnailState.FAILED
+        return ThumbnailState.PENDING
+
+    def _thumbnail(self, meta: ClipMeta) -> QImage | None:
+        if self._thumbnails is None:
+            return None
+        key = meta.event_id
+        image = self._images.get(key)
+        if image is not None:
+            self._images.move_to_end(key)
+            return image
+        if key not in self._failed and key not in self._making:
+            self._wanted[key] = meta
+            self._wanted.move_to_end(key)
+            while len(self._wanted) > _THUMBNAIL_BACKLOG:
+                self._wanted.popitem(last=False)  # asked again if it is painted again
+            if not self._pump_queued:
+                # Started from the event loop: data() runs inside paint events.
+                self._pump_queued = True
+                QTimer.singleShot(0, self._pump_thumbnails)
+        return None
+
+    def _pump_thumbnails(self) -> None:
+        self._pump_queued = False
+        maker = self._thumbnails
+        if maker is None:
+            return
+        while self._wanted and len(self._making) < _THUMBNAIL_THREADS:
+            # Newest request first: the rows on screen now, not those scrolled past.
+            key, meta = self._wanted.popitem(last=True)
+            self._making.add(key)
+            self._tasks.submit(
+                partial(_make_thumbnail, self._service, maker, meta),
+                partial(self._on_thumbnail_ready, meta),
+                partial(self._on_thumbnail_failed, meta),
+            )
+
+    def _on_thumbnail_ready(self, meta: ClipMeta, image: QImage) -> None:
+        key = meta.event_id
+        self._making.discard(key)
+        row = self._row_of.get(key)
+        if row is not None and self._rows[row].sha256 == meta.sha256:
+            self._images[key] = image
+            while len(self._images) > _THUMBNAIL_MEMORY:
+                self._images.popitem(last=False)
+            cell = self.index(row, ClipColumn.TIME)
+            self.dataChanged.emit(cell, cell, [ThumbnailRole, ThumbnailStateRole])
+        self._pump_thumbnails()
+
+    def _on_thumbnail_failed(self, meta: ClipMeta, error: Exception) -> None:
+        key = meta.event_id
+        self._making.discard(key)
+        log.info("no thumbnail for clip %s: %s", key, describe_error(error))
+        self._failed.add(key)
+        row = self._row_of.get(key)
+        if row is not None:
+            cell = self.index(row, ClipColumn.TIME)
+            self.dataChanged.emit(cell, cell, [ThumbnailRole, ThumbnailStateRole])
+        self._pump_thumbnails()
+
+    def _forget_thumbnail(self, event_id: str) -> None:
+        self._images.pop(event_id, None)
+        self._wanted.pop(event_id, None)
+        self._failed.discard(event_id)
+
+
+def _make_thumbnail(service: ClipService, maker: ThumbnailMaker, meta: ClipMeta) -> QImage:
+    """Runs on a pool thread: an image, never a pixmap (pixmaps belong to the GUI thread)."""
+    array = maker.cached(meta)
+    if array is None:
+        array = maker.thumbnail(meta, clip_source(service, meta.event_id))
+    return _to_qimage(array)
+
+
+class ClipFilterProxyModel(QSortFilterProxyModel):
+    """Sorts the loaded rows by any column and narrows them at once with a quick text filter.
+
+    The quick filter uses the catalogue's own text rule, so it shows immediately what the
+    catalogue query (which also sees the rows not loaded yet) will answer.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._needle = ""
+        self.setSortRole(SortRole)
+        self.setDynamicSortFilter(True)
+
+    @property
+    def quick_text(self) -> str:
+        """The text rows must contain (event id, camera or type); empty: every row."""
+        return self._needle
+
+    def set_quick_text(self, text: str) -> None:
+        """Show only the loaded rows matching ``text``."""
+        text = text.strip()
+        if text == self._needle:
+            return
+        if hasattr(self, "beginFilterChange"):  # Qt 6.10+; invalidateRowsFilter before
+            self.beginFilterChange()
+            self._needle = text
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self._needle = text
+            self.invalidateRowsFilter()
+
+    def clip(self, index: _ModelIndex) -> ClipMeta | None:
+        """The clip of a proxy index."""
+        meta = index.data(ClipRole) if index.isValid() else None
+        return meta if isinstance(meta, ClipMeta) else None
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _ModelIndex) -> bool:
+        if not self._needle:
+            return True
+        meta = self.sourceModel().index(source_row, 0, source_parent).data(ClipRole)
+        return not isinstance(meta, ClipMeta) or matches_text(meta, self._needle)
+
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "ClipColumn",
+    "ClipFilter",
+    "ClipFilterProxyModel",
+    "ClipRole",
+    "ClipTableModel",
+    "SortRole",
+    "ThumbnailRole",
+    "ThumbnailState",
+    "ThumbnailStateRole",
+    "matches_text",
+]
