@@ -9,41 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.app import app_environment, run_app
 from tests.support.ports import free_port
-
-
-def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("CAMERA_", "VIDEO_", "S3_", "AWS_", "API_", "BUFFER_", "CLIP_"))
-    }
-    env.update(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "config"))
-    env.update(BUFFER_PATH=str(tmp_path / "buffer"), LOCAL_STORAGE_PATH=str(tmp_path / "clips"))
-    env.update(API_PORT=str(free_port()), STATE_PATH=str(tmp_path / "state"))
-    env.update(extra)
-    return env
-
-
-def run_app(
-    tmp_path: Path, *args: str, timeout: float = 60, **extra: str
-) -> subprocess.CompletedProcess[str]:
-    """``python -m vms_desktop ARGS`` in ``tmp_path`` as a user with nothing configured."""
-    return subprocess.run(
-        [sys.executable, "-m", "vms_desktop", *args],
-        cwd=tmp_path,
-        env=_environment(tmp_path, **extra),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_headless_records_the_demo_camera_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "vms_desktop", "--headless"],
         cwd=tmp_path,
-        env=_environment(tmp_path),
+        env=app_environment(tmp_path),
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -92,7 +66,7 @@ def test_verify_command_finds_a_flipped_byte(tmp_path: Path) -> None:
     from vms_desktop.runtime import build_runtime
     from vms_desktop.settings import load_settings
 
-    env = _environment(
+    env = app_environment(
         tmp_path,
         CAMERA_CAM01_URL="demo://?width=320&height=240",
         PRE_EVENT_BUFFER_SECONDS="1",
@@ -139,7 +113,7 @@ def test_the_console_serves_the_api_on_the_qt_loop(tmp_path: Path) -> None:
     import httpx
 
     port = free_port()
-    env = _environment(
+    env = app_environment(
         tmp_path,
         QT_QPA_PLATFORM="offscreen",
         API_PORT=str(port),
@@ -190,7 +164,7 @@ def test_config_example_prints_the_documented_settings(tmp_path: Path) -> None:
 
 def test_install_desktop_entry_points_the_menu_at_the_command(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
-    environ = _environment(tmp_path, XDG_DATA_HOME=str(tmp_path / "data"))
+    environ = app_environment(tmp_path, XDG_DATA_HOME=str(tmp_path / "data"))
     environ["PATH"] = f"{bin_dir}{os.pathsep}{environ.get('PATH', '')}"
     command = [sys.executable, "-m", "vms_desktop", "install-desktop-entry"]
     installed = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=60)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_app import run_app
+from tests.support.app import run_app
 from vms_desktop import self_test
 from vms_desktop.self_test import SelfTest
 

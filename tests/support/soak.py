@@ -35,6 +35,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.app import app_environment
 from tests.support.ports import free_port
 from tests.support.xvfb import XvfbDisplay
 
@@ -148,18 +149,10 @@ class SoakReport:
 
 def soak_environment(workdir: Path, options: SoakOptions, port: int) -> dict[str, str]:
     """A user's environment with nothing configured but the soak's cameras and folders."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("CAMERA_", "VIDEO_", "S3_", "AWS_", "API_", "BUFFER_", "CLIP_"))
-        and key not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")
-    }
+    env = app_environment(workdir)
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        env.pop(name, None)
     env.update(
-        HOME=str(workdir / "home"),
-        XDG_CONFIG_HOME=str(workdir / "config"),
-        LOCAL_STORAGE_PATH=str(workdir / "clips"),
-        BUFFER_PATH=str(workdir / "buffer"),
-        STATE_PATH=str(workdir / "state"),
         API_PORT=str(port),
         LOG_LEVEL="INFO",
         PRE_EVENT_BUFFER_SECONDS=str(options.pre_seconds),
@@ -199,12 +192,11 @@ class _Operator:
 
     def _click(self, fx: float, fy: float, button: int = 1, repeat: int = 1) -> None:
         x, y = round(self.size[0] * fx), round(self.size[1] * fy)
-        self._xdotool(
-            "mousemove", "--sync", str(x), str(y), "click", "--repeat", str(repeat), str(button)
-        )
+        # No --sync: it waits for pointer motion, which never comes when already there.
+        self._xdotool("mousemove", str(x), str(y), "click", "--repeat", str(repeat), str(button))
 
     def _keys(self, *keys: str) -> None:
-        self._xdotool("windowfocus", "--sync", self.window)
+        self._xdotool("windowfocus", self.window)
         self._xdotool("key", "--delay", "60", *keys)
 
     def act(self) -> str:
