@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from tests.support.app import app_environment
+from tests.support.seaweedfs import SeaweedServer
 from tests.support.waiting import wait_until
 
 PRE, POST = 2, 3
@@ -224,4 +225,49 @@ def test_a_kill_at_any_step_loses_nothing_and_leaves_nothing(
     assert not in_store & set(expected_gone)
     temps = [p for p in tmp_path.rglob("*.tmp") if "home" not in p.parts]
     assert temps == []
+    assert list((tmp_path / "state" / "work").glob("*")) == []
+
+
+UPLOAD_CASES = {
+    "before the upload": "vms_desktop.storage.s3_store:S3ClipStore.put:before",
+    "uploaded, queue entry not removed": "vms_desktop.storage.s3_store:S3ClipStore.put:after",
+    "upload finished, not catalogued": (
+        "vms_desktop.engine.clip_service:ClipService.on_uploaded:before"
+    ),
+}
+
+
+@pytest.mark.parametrize("crash_at", list(UPLOAD_CASES.values()), ids=list(UPLOAD_CASES))
+def test_a_kill_while_uploading_stores_the_clip_exactly_once(
+    crash_at: str, env: dict[str, str], tmp_path: Path, seaweedfs: SeaweedServer, s3_bucket: str
+) -> None:
+    s3 = dict(
+        env,
+        VIDEO_STORAGE_TYPE="s3",
+        S3_BUCKET_NAME=s3_bucket,
+        AWS_REGION=seaweedfs.region,
+        AWS_ACCESS_KEY_ID=seaweedfs.access_key,
+        AWS_SECRET_ACCESS_KEY=seaweedfs.secret_key,
+        S3_ENDPOINT_URL=seaweedfs.endpoint_url,
+    )
+    first = App(tmp_path, s3, crash_at=crash_at)
+    try:
+        first.post("victim", datetime.now(UTC) - timedelta(seconds=POST + 1))
+        assert first.killed(), f"the crash point {crash_at} was never reached"
+    finally:
+        first.stop()
+
+    second = App(tmp_path, s3)
+    try:
+        wait_until(lambda: second.outcome("victim") == 307, 90, "the clip stored")
+        (stored,) = second.client.get("/clips?limit=500").json()["clips"]
+    finally:
+        second.stop()
+    bucket = seaweedfs.client()
+    objects = bucket.list_objects_v2(Bucket=s3_bucket).get("Contents", [])
+    assert [item["Key"] for item in objects] == ["clips/victim.mp4"]
+    data = bucket.get_object(Bucket=s3_bucket, Key="clips/victim.mp4")["Body"].read()
+    assert hashlib.sha256(data).hexdigest() == stored["sha256"]
+    assert list((tmp_path / "state" / "outbox").glob("*")) == []
+    assert [p for p in tmp_path.rglob("*.tmp") if "home" not in p.parts] == []
     assert list((tmp_path / "state" / "work").glob("*")) == []

@@ -187,6 +187,33 @@ def test_a_camera_whose_write_finds_the_disk_full_frees_the_oldest_footage_and_r
             recorder.stop()
 
 
+def test_a_buffer_on_a_read_only_file_system_says_so_and_records_again_when_writable() -> None:
+    with small_filesystem(16) as fs:
+        recorder = make_recorder(fs, {"cam01": "demo://?width=640&height=360"}, 0)
+        buffer = recorder.buffers["cam01"]
+        recorder.start()
+        try:
+            wait_until(lambda: (buffer.newest or 0) > time.time() - 1, 20, "live footage")
+            with fs.read_only_for_new_writes():
+                stuck = recorder.status()
+                wait_until(
+                    lambda: recorder.status()[0].state is not CameraState.RECORDING,
+                    20,
+                    "the camera to report the read-only buffer",
+                )
+                reason = recorder.status()[0].reason
+                assert "read-only" in reason.lower(), (stuck, reason)
+                newest = buffer.newest or 0.0
+            # Writable again: recording resumes by itself, nothing restarted by hand.
+            wait_until(lambda: (buffer.newest or 0) > newest + 4, 30, "recording again")
+            wait_until(
+                lambda: recorder.status()[0].state is CameraState.RECORDING, 10, "recording state"
+            )
+            assert not [s for s in buffer.segments() if not s.path.exists()]
+        finally:
+            recorder.stop()
+
+
 def test_disk_full_is_recognised_through_pyav_and_chained_errors() -> None:
     assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
     assert is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))

@@ -43,6 +43,22 @@ class SmallFilesystem:
         finally:
             self.remount(read_only=False)
 
+    @contextlib.contextmanager
+    def read_only_for_new_writes(self) -> Iterator[None]:
+        """Read-only inside the block even while files are open for writing in it.
+
+        A plain read-only remount is refused while something writes (a camera's open segment).
+        A read-only bind mount laid over the same folder has no writers of its own, so it is
+        accepted: files already open keep writing, and every new file or rename fails with
+        EROFS, as when a disk turns read-only under a running recorder.
+        """
+        _run("mount", "--bind", str(self.path), str(self.path))
+        try:
+            _run("mount", "-o", "remount,bind,ro", str(self.path))
+            yield
+        finally:
+            _run("umount", str(self.path))
+
     def fill(self, leave_bytes: int = 0) -> Path:
         """Take all free space but ``leave_bytes`` with a ballast file; returns its path."""
         ballast = self.path / f".ballast-{len(self._ballast)}"
