@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.support.app import app_environment
-from tests.support.seaweedfs import SeaweedServer
+from tests.support.seaweedfs import SeaweedServer, s3_environment
 from tests.support.waiting import wait_until
 
 PRE, POST = 2, 3
@@ -241,15 +241,7 @@ UPLOAD_CASES = {
 def test_a_kill_while_uploading_stores_the_clip_exactly_once(
     crash_at: str, env: dict[str, str], tmp_path: Path, seaweedfs: SeaweedServer, s3_bucket: str
 ) -> None:
-    s3 = dict(
-        env,
-        VIDEO_STORAGE_TYPE="s3",
-        S3_BUCKET_NAME=s3_bucket,
-        AWS_REGION=seaweedfs.region,
-        AWS_ACCESS_KEY_ID=seaweedfs.access_key,
-        AWS_SECRET_ACCESS_KEY=seaweedfs.secret_key,
-        S3_ENDPOINT_URL=seaweedfs.endpoint_url,
-    )
+    s3 = env | s3_environment(seaweedfs, s3_bucket)
     first = App(tmp_path, s3, crash_at=crash_at)
     try:
         first.post("victim", datetime.now(UTC) - timedelta(seconds=POST + 1))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.ports import free_port
-from tests.support.seaweedfs import SeaweedServer
+from tests.support.seaweedfs import s3_environment
 from vms_desktop.engine.clock import WallClock
 from vms_desktop.runtime import Runtime, build_runtime
 from vms_desktop.settings import load_settings
@@ -52,20 +51,6 @@ ServiceFactory = Callable[..., Running]
 def store_kind(request: pytest.FixtureRequest) -> str:
     """Runs a test once per clip store: the local folder and S3 (a real SeaweedFS server)."""
     return str(request.param)
-
-
-def s3_environment(server: SeaweedServer) -> dict[str, str]:
-    """Settings for S3 storage in a new bucket of ``server``."""
-    bucket = f"api-{uuid.uuid4().hex[:20]}"
-    server.client().create_bucket(Bucket=bucket)
-    return {
-        "VIDEO_STORAGE_TYPE": "s3",
-        "S3_BUCKET_NAME": bucket,
-        "AWS_REGION": server.region,
-        "AWS_ACCESS_KEY_ID": server.access_key,
-        "AWS_SECRET_ACCESS_KEY": server.secret_key,
-        "S3_ENDPOINT_URL": server.endpoint_url,
-    }
 
 
 @pytest.fixture

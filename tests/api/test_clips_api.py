@@ -497,7 +497,7 @@ def test_clip_urls_work_then_expire_and_tampering_is_refused(
 def test_an_s3_outage_before_upload_loses_nothing(
     make_service: ServiceFactory, private_seaweedfs: SeaweedServer
 ) -> None:
-    from tests.api.conftest import s3_environment
+    from tests.support.seaweedfs import s3_environment
 
     service = make_service({**DEMO, **s3_environment(private_seaweedfs)})
     bucket = service.runtime.settings.s3_bucket_name

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.api.conftest import Running, ServiceFactory, s3_environment, wait_recording
+from tests.api.conftest import Running, ServiceFactory, wait_recording
 from tests.support.s3_proxy import ThrottlingProxy
-from tests.support.seaweedfs import SeaweedServer
+from tests.support.seaweedfs import SeaweedServer, s3_environment
 from tests.support.waiting import wait_until
 
 DEMO = {"CAMERA_CAM01_URL": "demo://?width=320&height=240"}

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.seaweedfs import SeaweedServer
+from tests.support.seaweedfs import SeaweedServer, s3_environment
 from tests.support.service import start_service
 from tests.support.waiting import wait_until
 from vms_desktop.engine.health import PROBE_DEADLINE
@@ -36,19 +35,6 @@ def make_runtime(tmp_path: Path) -> Iterator[RuntimeFactory]:
         runtime.stop()
 
 
-def s3_settings(server: SeaweedServer) -> dict[str, str]:
-    bucket = f"health-{uuid.uuid4().hex[:20]}"
-    server.client().create_bucket(Bucket=bucket)
-    return {
-        "VIDEO_STORAGE_TYPE": "s3",
-        "S3_BUCKET_NAME": bucket,
-        "AWS_REGION": server.region,
-        "AWS_ACCESS_KEY_ID": server.access_key,
-        "AWS_SECRET_ACCESS_KEY": server.secret_key,
-        "S3_ENDPOINT_URL": server.endpoint_url,
-    }
-
-
 def slowest_read(read: Callable[[], object], times: int = 200) -> float:
     """The longest of ``times`` calls, in seconds."""
     worst = 0.0
@@ -62,7 +48,7 @@ def slowest_read(read: Callable[[], object], times: int = 200) -> float:
 def test_a_hung_store_is_seen_within_seconds_and_its_return_too(
     make_runtime: RuntimeFactory, private_seaweedfs: SeaweedServer
 ) -> None:
-    health = make_runtime(**s3_settings(private_seaweedfs)).health
+    health = make_runtime(**s3_environment(private_seaweedfs)).health
     wait_until(lambda: health.storage.reachable, 20, "S3 reachable")
     assert health.snapshot()["storage"]["reachable"] is True
 
@@ -93,7 +79,7 @@ def test_a_hung_store_is_seen_within_seconds_and_its_return_too(
 def test_a_refused_connection_is_seen_and_the_restart_too(
     make_runtime: RuntimeFactory, private_seaweedfs: SeaweedServer
 ) -> None:
-    health = make_runtime(**s3_settings(private_seaweedfs)).health
+    health = make_runtime(**s3_environment(private_seaweedfs)).health
     wait_until(lambda: health.storage.reachable, 20, "S3 reachable")
     private_seaweedfs.kill()
     killed = time.monotonic()
@@ -107,7 +93,7 @@ def test_a_refused_connection_is_seen_and_the_restart_too(
 def test_a_failed_operation_marks_the_store_until_a_later_probe_answers(
     make_runtime: RuntimeFactory, private_seaweedfs: SeaweedServer
 ) -> None:
-    health = make_runtime(**s3_settings(private_seaweedfs)).health
+    health = make_runtime(**s3_environment(private_seaweedfs)).health
     wait_until(lambda: health.storage.reachable, 20, "S3 reachable")
     recovered: list[float] = []
     health.on_store_recovered(lambda: recovered.append(time.monotonic()))

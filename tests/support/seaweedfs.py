@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -446,3 +447,18 @@ class SeaweedServer:
         got = s3.get_object(Bucket=_PROBE_BUCKET, Key="probe")
         if got["Body"].read() != body:
             raise SeaweedError("the probe object came back different")
+
+
+def s3_environment(server: SeaweedServer, bucket: str | None = None) -> dict[str, str]:
+    """Settings that put a service's clips in ``bucket`` (a new one by default) of ``server``."""
+    if bucket is None:
+        bucket = f"svc-{uuid.uuid4().hex[:20]}"
+        server.client().create_bucket(Bucket=bucket)
+    return {
+        "VIDEO_STORAGE_TYPE": "s3",
+        "S3_BUCKET_NAME": bucket,
+        "AWS_REGION": server.region,
+        "AWS_ACCESS_KEY_ID": server.access_key,
+        "AWS_SECRET_ACCESS_KEY": server.secret_key,
+        "S3_ENDPOINT_URL": server.endpoint_url,
+    }
