@@ -213,6 +213,9 @@ def run_console(settings: Settings) -> int:
     route_qt_messages()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
+    # The loop ends when the service has stopped (below), not when Qt sees the window close:
+    # stopping the loop under a running coroutine would cut the shutdown short.
+    app.setQuitOnLastWindowClosed(False)
     app.setApplicationName("vms_desktop")
     app.setOrganizationName("vms_desktop")
     app.setWindowIcon(app_icon())
@@ -255,7 +258,6 @@ def run_console(settings: Settings) -> int:
         )
         if server is None:
             QMessageBox.warning(window, "API not started", "The HTTP API could not listen.")
-        serving = loop.create_task(server.serve()) if server else None
         closed = asyncio.Event()
         app.aboutToQuit.connect(closed.set)
         app.lastWindowClosed.connect(closed.set)
@@ -263,11 +265,18 @@ def run_console(settings: Settings) -> int:
         signal.signal(signal.SIGTERM, lambda *_: window.close())
         window.show()
         log.info("console open; API on %s", server.base_url if server else "-")
-        loop.run_until_complete(closed.wait())
-        if server is not None:
-            server.stop()
-        if serving is not None:
-            loop.run_until_complete(serving)
+
+        async def serve_until_closed() -> None:
+            # One run of the loop from start to finish: re-entering it for the server's
+            # shutdown could resume that task while the loop is not running.
+            serving = asyncio.ensure_future(server.serve()) if server else None
+            await closed.wait()
+            if server is not None:
+                server.stop()
+            if serving is not None:
+                await serving
+
+        loop.run_until_complete(serve_until_closed())
         watchdog.stop()
         bridge.shutdown()
         runtime.stop()

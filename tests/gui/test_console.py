@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
@@ -234,9 +235,14 @@ def test_a_clip_clicked_on_the_timeline_plays(
     qtbot.waitUntil(lambda: (runtime.recorder.buffer("cam02").newest or 0) > 0, timeout=20_000)
     qtbot.wait(1500)
     runtime.service.generate(Event("tl-play", "cam02", "motion", datetime.now(UTC)))
+    window.docks["timeline"].raise_()  # a timeline under another tab draws nothing
     qtbot.waitUntil(lambda: "tl-play" in window.timeline.clip_ids, timeout=30_000)
-    points = [p for p in window.timeline._events.points() if p.data() == "tl-play"]
-    assert points
+
+    def dots() -> list[pg.SpotItem]:
+        return [p for p in window.timeline._events.points() if p.data() == "tl-play"]
+
+    qtbot.waitUntil(lambda: bool(dots()), timeout=5_000)
+    points = dots()
     window.timeline._on_points_clicked(window.timeline._events, points)
     qtbot.waitUntil(lambda: window.player.is_playing, timeout=10_000)
     qtbot.waitUntil(lambda: window.player.current_frame_index >= 3, timeout=10_000)

@@ -110,6 +110,33 @@ def test_timeline_shows_footage_and_events_and_clicks_play(qtbot: QtBot, runtime
     dashboard.stop()
 
 
+def test_the_timeline_draws_once_for_a_burst_of_job_progress(
+    qtbot: QtBot, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timeline = TimelinePlot(runtime.recorder, runtime.service, refresh_ms=60_000)
+    qtbot.addWidget(timeline)
+    timeline.show()
+    qtbot.waitExposed(timeline)
+    draws: list[int] = []
+    original = timeline._draw_events
+    monkeypatch.setattr(timeline, "_draw_events", lambda: (draws.append(1), original()))
+    timeline._redraw.timeout.disconnect()
+    timeline._redraw.timeout.connect(timeline._draw_events)
+    # Every clip reports progress dozens of times; the dots only change when a job comes or goes.
+    for step in range(200):
+        timeline.on_job(_job(f"burst-{step % 4}", ClipStatus.ENCODING, step / 200))
+    qtbot.wait(600)
+    assert len(draws) == 1
+    assert len(timeline._pending.points()) == 4
+    # Hidden behind another tab, it draws nothing at all.
+    timeline.hide()
+    for step in range(50):
+        timeline.on_job(_job(f"hidden-{step}", ClipStatus.ENCODING))
+    qtbot.wait(600)
+    assert len(draws) == 1
+    timeline.stop()
+
+
 def test_settings_dialog_validates_masks_and_saves(qtbot: QtBot, tmp_path: Path) -> None:
     settings = load_settings(
         env_files=[],

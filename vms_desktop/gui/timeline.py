@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 LANE_HEIGHT = 0.6
 _MAX_DOTS = 2000  # clips read per stretch of the timeline
+_REDRAW_DELAY_MS = 250
 _FOOTAGE = (47, 109, 181, 170)
 _EVENT = (224, 72, 72)
 _PENDING = (230, 170, 60)
@@ -120,8 +122,14 @@ class TimelinePlot(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
         self._timer = QTimer(self)
-        self._timer.timeout.connect(self.refresh)
+        self._timer.timeout.connect(self._on_tick)
         self._timer.start(refresh_ms)
+        # Job and catalogue changes come in bursts (every progress step of every clip): they
+        # mark the dots stale and one redraw follows, instead of one per change.
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(_REDRAW_DELAY_MS)
+        self._redraw.timeout.connect(self._draw_events)
         self.show_last(timedelta(minutes=5))
         self.plot.getViewBox().sigRangeChangedManually.connect(self._on_user_moved)
 
@@ -138,19 +146,35 @@ class TimelinePlot(QWidget):
         self.refresh()
 
     def on_job(self, job: ClipJob) -> None:
-        """A job moved: show it as pending until its clip is ready."""
+        """A job moved: show it as pending until its clip is ready (progress draws nothing)."""
+        known = self._live.get(job.event.id)
         if job.status.finished:
             self._live.pop(job.event.id, None)
         else:
             self._live[job.event.id] = job
-        self.refresh()
+        failed_now = job.status is ClipStatus.FAILED
+        if known is None or job.status.finished or failed_now:
+            self._schedule_draw()
 
     def on_catalogue_changed(self, change: CatalogueChange) -> None:
         """Clips stored or deleted (here or by another console): show or drop their dots."""
         if self._tasks.pending("clips"):
             self._noticed.append(change)
         self._apply(change)
-        self._draw_events()
+        self._schedule_draw()
+
+    def _schedule_draw(self) -> None:
+        if self.isVisible() and not self._redraw.isActive():
+            self._redraw.start()
+
+    def _on_tick(self) -> None:
+        # Hidden (another tab of its dock is on top): nothing to draw; showing it redraws.
+        if self.isVisible():
+            self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.refresh()
 
     def _apply(self, change: CatalogueChange) -> None:
         span = self._read_span
@@ -203,7 +227,7 @@ class TimelinePlot(QWidget):
             noticed, self._noticed = self._noticed, []
             for change in noticed:
                 self._apply(change)
-            self._draw_events()
+            self._schedule_draw()
 
         def failed(error: Exception) -> None:  # the catalogue is busy or gone: keep the picture
             log.warning("timeline not refreshed: %s", error)
