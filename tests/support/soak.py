@@ -97,6 +97,19 @@ class SoakReport:
         """Samples after the warm-up."""
         return [s for s in self.samples if s.at >= self.options.warmup] or self.samples
 
+    def floor_rise(self, measure: str) -> float:
+        """How far the lowest reading of ``measure`` in the last third of the settled run sits above
+        the lowest in the first third.
+
+        Decoder and pool threads (and their descriptors) come and go with what the operator opens,
+        so single readings swing; a leak shows as a floor that keeps rising.
+        """
+        settled = self.settled()
+        third = max(1, len(settled) // 3)
+        first = min(float(getattr(s, measure)) for s in settled[:third])
+        last = min(float(getattr(s, measure)) for s in settled[-third:])
+        return last - first
+
     def rss_slope_mb_per_hour(self) -> float:
         """Least-squares slope of RSS after the warm-up, in MB per hour."""
         points = self.settled()
@@ -139,8 +152,10 @@ class SoakReport:
             ),
             f"RSS after warm-up: {spread([s.rss_mb for s in settled])} MB, "
             f"slope {self.rss_slope_mb_per_hour():+.1f} MB/h",
-            f"file descriptors after warm-up: {spread([s.fds for s in settled])}",
-            f"threads after warm-up: {spread([s.threads for s in settled])}",
+            f"file descriptors after warm-up: {spread([s.fds for s in settled])}, "
+            f"floor rise {self.floor_rise('fds'):+.0f}",
+            f"threads after warm-up: {spread([s.threads for s in settled])}, "
+            f"floor rise {self.floor_rise('threads'):+.0f}",
             f"API errors: {len(self.api_errors)}; log problems: {len(self.log_problems)}",
             f"stop on SIGTERM: exit {self.exit_code} after {self.stop_seconds:.1f} s",
         ]
