@@ -21,11 +21,11 @@ from tests.engine.test_thumbnails import frame_color, meta_for, write_clip
 from tests.gui.conftest import ZoneSetter
 from tests.support.service import start_service
 from vms_desktop.domain.clip import ClipMeta, Event, GapSpan
+from vms_desktop.domain.clip_query import ClipQuery
 from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.gui.bridge import EngineBridge
 from vms_desktop.gui.library import (
     ClipColumn,
-    ClipFilter,
     ClipFilterProxyModel,
     ClipLibraryPanel,
     ClipRole,
@@ -224,7 +224,7 @@ def test_model_and_proxy_pass_the_model_tester(
     proxy.set_quick_text("SYN-00001")  # ASCII case-blind, like the catalogue
     assert proxy.rowCount() == 10
     proxy.set_quick_text("")
-    model.set_filter(ClipFilter(camera_id="CAM02"))
+    model.set_filter(ClipQuery(camera_id="CAM02"))
     loaded(qtbot, model)
     assert model.total == sum(1 for i in range(45) if CAMERAS[i % 4] == "cam02")
     model.close()
@@ -279,17 +279,17 @@ def test_a_100000_clip_catalogue_pages_lazily(qtbot: QtBot, big_runtime: Runtime
     assert ids == [f"syn-{BIG - 1 - k:06d}" for k in range(400)]
 
     began = time.perf_counter()
-    deep = service.clips(limit=200, offset=BIG - 200)
+    deep = service.clips(ClipQuery(limit=200, offset=BIG - 200))
     deep_page = time.perf_counter() - began
     assert deep.items[-1].event_id == "syn-000000"
 
     timings = {"first page": first_page, "next page": next_page, "page at 99 800": deep_page}
     filters = {
-        "camera": ClipFilter(camera_id="cam02"),
-        "type": ClipFilter(event_type="vehicle"),
-        "date": ClipFilter(start=BASE + 1000 * SPACING, end=BASE + 31000 * SPACING),
-        "text": ClipFilter(text="-0123"),
-        "all four": ClipFilter(
+        "camera": ClipQuery(camera_id="cam02"),
+        "type": ClipQuery(event_type="vehicle"),
+        "date": ClipQuery(start=BASE + 1000 * SPACING, end=BASE + 31000 * SPACING),
+        "text": ClipQuery(text="-0123"),
+        "all four": ClipQuery(
             camera_id="cam01",
             event_type="motion",
             start=BASE + 50_000 * SPACING,
@@ -382,7 +382,7 @@ def test_new_clips_land_where_the_catalogue_lists_them(qtbot: QtBot, runtime: Ru
     ids = [model.clip_at(row).event_id for row in range(model.rowCount())]
     assert len(ids) == len(set(ids)) == 502 and ids[-1] == "old-1"
 
-    model.set_filter(ClipFilter(camera_id="cam02"))
+    model.set_filter(ClipQuery(camera_id="cam02"))
     loaded(qtbot, model)
     hidden = synthetic(1001)  # 1001 % 4 == 1: cam02
     other = synthetic(1002)  # cam03

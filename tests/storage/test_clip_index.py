@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from vms_desktop.domain.clip import ClipMeta, Event
+from vms_desktop.domain.clip_query import ClipQuery
 from vms_desktop.storage.base import StoreError
 from vms_desktop.storage.clip_index import (
     SCHEMA_VERSION,
@@ -112,7 +113,7 @@ def test_newest_first_by_event_time(index: ClipIndex, sample: list[ClipMeta]) ->
     page = index.list()
     assert ids(page.items) == [f"ev-{i}" for i in reversed(range(10))]
     assert (page.total, page.limit, page.offset) == (10, 50, 0)
-    page = index.list(newest_first=False)
+    page = index.list(ClipQuery(newest_first=False))
     assert ids(page.items) == [f"ev-{i}" for i in range(10)]
     assert page.items == sample
 
@@ -120,61 +121,61 @@ def test_newest_first_by_event_time(index: ClipIndex, sample: list[ClipMeta]) ->
 def test_ties_are_ordered_by_event_id(index: ClipIndex) -> None:
     index.upsert_many([make_meta(f"ev-{c}") for c in "cab"])
     assert ids(index.list().items) == ["ev-c", "ev-b", "ev-a"]
-    assert ids(index.list(newest_first=False).items) == ["ev-a", "ev-b", "ev-c"]
+    assert ids(index.list(ClipQuery(newest_first=False)).items) == ["ev-a", "ev-b", "ev-c"]
 
 
 def test_pagination(index: ClipIndex, sample: list[ClipMeta]) -> None:
     seen: list[str] = []
     for offset in range(0, 10, 3):
-        page = index.list(limit=3, offset=offset)
+        page = index.list(ClipQuery(limit=3, offset=offset))
         assert page.total == 10 and (page.limit, page.offset) == (3, offset)
         seen += ids(page.items)
     assert seen == [f"ev-{i}" for i in reversed(range(10))]
-    assert index.list(limit=3, offset=100).items == []
-    empty = index.list(limit=0)
+    assert index.list(ClipQuery(limit=3, offset=100)).items == []
+    empty = index.list(ClipQuery(limit=0))
     assert empty.items == [] and empty.total == 10
     for bad in ({"limit": -1}, {"offset": -1}, {"offset": 1 << 63}):
         with pytest.raises(ValueError):
-            index.list(**bad)  # type: ignore[arg-type]
+            index.list(ClipQuery(**bad))  # type: ignore[arg-type]
 
 
 def test_filters(index: ClipIndex, sample: list[ClipMeta]) -> None:
-    assert ids(index.list(camera_id="cam01", newest_first=False).items) == [
+    assert ids(index.list(ClipQuery(camera_id="cam01", newest_first=False)).items) == [
         "ev-0",
         "ev-2",
         "ev-4",
         "ev-6",
         "ev-8",
     ]
-    assert index.list(camera_id="CAM01").total == 5  # camera ids are case-insensitive
-    assert index.list(camera_id="cam03").total == 0
-    assert index.list(camera_id="../../etc").total == 0
-    assert index.list(event_type="vehicle").total == 5
-    assert index.list(event_type="Vehicle").total == 0
-    page = index.list(camera_id="cam02", event_type="person", newest_first=False)
+    assert index.list(ClipQuery(camera_id="CAM01")).total == 5  # camera ids are case-insensitive
+    assert index.list(ClipQuery(camera_id="cam03")).total == 0
+    assert index.list(ClipQuery(camera_id="../../etc")).total == 0
+    assert index.list(ClipQuery(event_type="vehicle")).total == 5
+    assert index.list(ClipQuery(event_type="Vehicle")).total == 0
+    page = index.list(ClipQuery(camera_id="cam02", event_type="person", newest_first=False))
     assert ids(page.items) == ["ev-1", "ev-3"] and page.total == 2
 
 
 def test_time_range_is_inclusive_start_exclusive_end(
     index: ClipIndex, sample: list[ClipMeta]
 ) -> None:
-    page = index.list(start=T0 + timedelta(minutes=2), end=T0 + timedelta(minutes=5))
+    page = index.list(ClipQuery(start=T0 + timedelta(minutes=2), end=T0 + timedelta(minutes=5)))
     assert ids(page.items) == ["ev-4", "ev-3", "ev-2"] and page.total == 3
-    assert index.list(start=T0 + timedelta(minutes=9)).total == 1
-    assert index.list(end=T0).total == 0
-    assert index.list(end=T0 + timedelta(milliseconds=1)).total == 1
+    assert index.list(ClipQuery(start=T0 + timedelta(minutes=9))).total == 1
+    assert index.list(ClipQuery(end=T0)).total == 0
+    assert index.list(ClipQuery(end=T0 + timedelta(milliseconds=1))).total == 1
     # Another zone, the same instants.
     paris = timezone(timedelta(hours=2))
-    page = index.list(start=(T0 + timedelta(minutes=2)).astimezone(paris))
+    page = index.list(ClipQuery(start=(T0 + timedelta(minutes=2)).astimezone(paris)))
     assert page.total == 8
     with pytest.raises(ValueError):
-        index.list(start=datetime(2025, 5, 31, 10, 0))
+        index.list(ClipQuery(start=datetime(2025, 5, 31, 10, 0)))
 
 
 def test_filters_use_the_event_time_not_the_creation_time(index: ClipIndex) -> None:
     index.upsert(make_meta("old-event", at=T0, created=T0 + timedelta(days=3)))
-    assert index.list(start=T0, end=T0 + timedelta(hours=1)).total == 1
-    assert index.list(start=T0 + timedelta(days=2)).total == 0
+    assert index.list(ClipQuery(start=T0, end=T0 + timedelta(hours=1))).total == 1
+    assert index.list(ClipQuery(start=T0 + timedelta(days=2))).total == 0
 
 
 def test_text_search(index: ClipIndex) -> None:
@@ -190,7 +191,7 @@ def test_text_search(index: ClipIndex) -> None:
     )
 
     def found(text: str) -> set[str]:
-        page = index.list(text=text)
+        page = index.list(ClipQuery(text=text))
         assert page.total == len(page.items)
         return set(ids(page.items))
 
@@ -212,7 +213,7 @@ def test_text_search(index: ClipIndex) -> None:
     assert found("\x00") == set()
     assert found("x" * 100_000) == set()
     assert len(found("")) == 6
-    assert index.list(text="cam03", camera_id="cam03", event_type="motion").total == 3
+    assert index.list(ClipQuery(text="cam03", camera_id="cam03", event_type="motion")).total == 3
     assert index.count() == 6  # the table survived every one of those
 
 
@@ -347,7 +348,7 @@ def test_threads_share_the_index(index: ClipIndex) -> None:
         try:
             for i in range(100):
                 index.upsert(make_meta(f"t{n}-{i}", at=T0 + timedelta(seconds=i)))
-                index.list(camera_id="cam01", limit=5)
+                index.list(ClipQuery(camera_id="cam01", limit=5))
         except BaseException as exc:
             errors.append(exc)
 
@@ -402,16 +403,18 @@ def test_scale_100k(index: ClipIndex) -> None:
         "deep offset": {"offset": 99_000, "newest_first": False},
     }
     for name, query in queries.items():
-        index.list(**query)  # type: ignore[arg-type]  # warm the cache, as a server would be
+        index.list(ClipQuery(**query))  # type: ignore[arg-type]  # warm the cache, as a server would be
         best = float("inf")
         for _ in range(3):
             started = time.perf_counter()
-            page = index.list(**query)  # type: ignore[arg-type]
+            page = index.list(ClipQuery(**query))  # type: ignore[arg-type]
             best = min(best, time.perf_counter() - started)
         print(f"list({name}): {best * 1000:.1f} ms, {page.total} matches")
         assert best < 0.5
         assert page.items
-    page = index.list(camera_id="cam03", start=T0 + timedelta(days=5), end=T0 + timedelta(days=10))
+    page = index.list(
+        ClipQuery(camera_id="cam03", start=T0 + timedelta(days=5), end=T0 + timedelta(days=10))
+    )
     assert all(meta.event.camera_id == "cam03" for meta in page.items)
     assert page.total == len(
         [
@@ -503,25 +506,25 @@ def test_a_failing_listener_neither_undoes_the_write_nor_silences_the_others(
 def test_pages_continue_after_a_clip_even_when_rows_come_and_go(
     index: ClipIndex, sample: list[ClipMeta]
 ) -> None:
-    first = index.list(limit=4)
+    first = index.list(ClipQuery(limit=4))
     assert ids(first.items) == ["ev-9", "ev-8", "ev-7", "ev-6"]
     index.delete("ev-7")
     index.delete("ev-6")  # the clip the next page continues after
     index.upsert(make_meta("late", at=T0 + timedelta(minutes=8)))  # ties with ev-8
-    second = index.list(limit=4, after=first.items[-1])
+    second = index.list(ClipQuery(limit=4, after=first.items[-1]))
     assert ids(second.items) == ["ev-5", "ev-4", "ev-3", "ev-2"]
     assert second.total == 9  # the total ignores the starting point
     assert ids(
-        index.list(limit=4, after=make_meta("ev-8", at=T0 + timedelta(minutes=8))).items
+        index.list(ClipQuery(limit=4, after=make_meta("ev-8", at=T0 + timedelta(minutes=8)))).items
     ) == [
         "ev-5",
         "ev-4",
         "ev-3",
         "ev-2",
     ]
-    tie = index.list(limit=2, after=make_meta("late", at=T0 + timedelta(minutes=8)))
+    tie = index.list(ClipQuery(limit=2, after=make_meta("late", at=T0 + timedelta(minutes=8))))
     assert ids(tie.items) == ["ev-8", "ev-5"]  # ties follow the event id, descending
-    oldest_first = index.list(limit=3, newest_first=False, after=sample[2])
+    oldest_first = index.list(ClipQuery(limit=3, newest_first=False, after=sample[2]))
     assert ids(oldest_first.items) == ["ev-3", "ev-4", "ev-5"]
-    only_cam02 = index.list(camera_id="cam02", limit=10, after=sample[6])
+    only_cam02 = index.list(ClipQuery(camera_id="cam02", limit=10, after=sample[6]))
     assert ids(only_cam02.items) == ["ev-5", "ev-3", "ev-1"]

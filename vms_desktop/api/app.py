@@ -35,6 +35,7 @@ from vms_desktop.api.schemas import (
 )
 from vms_desktop.api.security import RequestGuard
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event, iso
+from vms_desktop.domain.clip_query import ClipQuery
 from vms_desktop.domain.ids import InvalidIdError, validate_event_id
 from vms_desktop.engine.clip_builder import NoFootageError
 from vms_desktop.engine.clip_service import (
@@ -263,12 +264,14 @@ def create_app(service: ClipService, options: ApiOptions) -> FastAPI:
         page = await local.run(
             functools.partial(
                 service.clips,
-                camera_id=camera_id,
-                event_type=event_type,
-                start=start_date,
-                end=end_date,
-                limit=limit,
-                offset=offset,
+                ClipQuery(
+                    camera_id=camera_id,
+                    event_type=event_type,
+                    start=start_date,
+                    end=end_date,
+                    limit=limit,
+                    offset=offset,
+                ),
             )
         )
         following = offset + len(page.items)

@@ -8,11 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event, GapSpan
+from vms_desktop.domain.clip_query import ClipPage, ClipQuery
 from vms_desktop.engine.clip_builder import ClipCancelled, ClipSpec, NoFootageError
 from vms_desktop.engine.clip_scheduler import ClipScheduler, CpuSlots
 from vms_desktop.engine.clip_timing import ClipTiming, Failure, classify
@@ -20,7 +21,7 @@ from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock, to_datetime
 from vms_desktop.engine.recorder import Recorder, UnknownCameraError
 from vms_desktop.storage.atomic import cleanup_temp_files
 from vms_desktop.storage.base import ClipStore, ClipUrl, StoreError, stored_sha256
-from vms_desktop.storage.clip_index import CatalogueListener, ClipIndex, ClipPage
+from vms_desktop.storage.clip_index import CatalogueListener, ClipIndex
 from vms_desktop.storage.job_store import JobStore, RetryState
 
 log = logging.getLogger(__name__)
@@ -264,27 +265,9 @@ class ClipService:
         except FileNotFoundError:
             raise ClipNotFoundError(event_id) from None
 
-    def clips(
-        self,
-        *,
-        camera_id: str | None = None,
-        event_type: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        text: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> ClipPage:
-        """A page of stored clips, newest event first."""
-        return self.index.list(
-            camera_id=camera_id,
-            event_type=event_type,
-            start=start,
-            end=end,
-            text=text,
-            limit=limit,
-            offset=offset,
-        )
+    def clips(self, query: ClipQuery) -> ClipPage:
+        """A page of the catalogue's clips that ``query`` asks for."""
+        return self.index.list(query)
 
     def upload_queue(self) -> int:
         """Clips waiting for the remote store."""

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from vms_desktop.domain.camera import CameraStatus
 from vms_desktop.domain.clip import ClipJob, ClipMeta, Event
+from vms_desktop.domain.clip_query import ClipQuery
 from vms_desktop.engine.clip_builder import NoFootageError
 from vms_desktop.engine.clip_service import ClipService, EventConflictError, ServiceBusyError
 from vms_desktop.engine.health import HealthMonitor
@@ -82,7 +83,7 @@ class EngineBridge(QObject):
 
     def recent_clips(self, limit: int = 50) -> list[ClipMeta]:
         """The newest stored clips (to fill the event feed at start; reads the catalogue)."""
-        return list(self.service.clips(limit=limit).items)
+        return list(self.service.clips(ClipQuery(limit=limit)).items)
 
     def camera_statuses(self) -> list[CameraStatus]:
         """Every camera's current state."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -23,13 +22,13 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QImage
 
 from vms_desktop.domain.clip import ClipMeta
-from vms_desktop.domain.ids import is_valid_camera_id, validate_camera_id
+from vms_desktop.domain.clip_query import ClipPage, ClipQuery, listing_key, matches_text
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.gui.clip_actions import clip_source, describe_error
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import local_time_text
-from vms_desktop.storage.clip_index import CatalogueChange, ClipPage, to_ms
+from vms_desktop.storage.clip_index import CatalogueChange
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,6 @@ _THUMBNAIL_MEMORY = 600
 # Thumbnails asked for but not started: only the newest requests matter while scrolling fast.
 _THUMBNAIL_BACKLOG = 64
 _THUMBNAIL_THREADS = 2
-_LONGEST_SEARCH = 128  # the catalogue matches nothing longer (no field is longer)
 
 
 class ClipColumn(enum.IntEnum):
@@ -89,59 +87,6 @@ class ThumbnailState(enum.StrEnum):
     PENDING = "pending"
     READY = "ready"
     FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class ClipFilter:
-    """What the catalogue is asked for: every set field must match (the catalogue filters)."""
-
-    camera_id: str | None = None
-    event_type: str | None = None
-    start: datetime | None = None  # inclusive, timezone-aware
-    end: datetime | None = None  # exclusive, timezone-aware
-    text: str | None = None
-
-    def matches(self, meta: ClipMeta) -> bool:
-        """Whether the catalogue would list ``meta`` under this filter."""
-        event = meta.event
-        if self.camera_id is not None and event.camera_id != _normal_camera(self.camera_id):
-            return False
-        if self.event_type is not None and event.event_type != self.event_type:
-            return False
-        moment = to_ms(event.timestamp)
-        if self.start is not None and moment < to_ms(self.start):
-            return False
-        if self.end is not None and moment >= to_ms(self.end):
-            return False
-        return not self.text or matches_text(meta, self.text)
-
-
-def matches_text(meta: ClipMeta, text: str) -> bool:
-    """The catalogue's text match: a substring of event id, camera or type, ASCII case-blind."""
-    if len(text) > _LONGEST_SEARCH or not text.isprintable():
-        return False
-    needle = _ascii_lower(text)
-    event = meta.event
-    return any(
-        needle in _ascii_lower(field) for field in (event.id, event.camera_id, event.event_type)
-    )
-
-
-def _ascii_lower(text: str) -> str:
-    # SQLite's LIKE folds ASCII letters only; str.lower would also fold other scripts.
-    return text.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _normal_camera(camera_id: str) -> str:
-    return validate_camera_id(camera_id) if is_valid_camera_id(camera_id) else camera_id
-
-
-def _order_key(meta: ClipMeta) -> tuple[int, str]:
-    """The catalogue's listing order (newest first = descending on this key)."""
-    return to_ms(meta.event.timestamp), meta.event_id
 
 
 def _to_qimage(array: Any) -> QImage:
@@ -200,7 +145,7 @@ class ClipTableModel(QAbstractTableModel):
         self._service = service
         self._thumbnails = thumbnails
         self._page_size = page_size
-        self._filter = ClipFilter()
+        self._filter = ClipQuery()
         self._rows: list[ClipMeta] = []
         self._row_of: dict[str, int] = {}
         self._total = 0
@@ -229,7 +174,7 @@ class ClipTableModel(QAbstractTableModel):
         return self._service
 
     @property
-    def clip_filter(self) -> ClipFilter:
+    def clip_filter(self) -> ClipQuery:
         """The filter the catalogue applies."""
         return self._filter
 
@@ -258,7 +203,7 @@ class ClipTableModel(QAbstractTableModel):
         """Event types of the rows loaded so far."""
         return frozenset(self._seen_types)
 
-    def set_filter(self, clip_filter: ClipFilter) -> None:
+    def set_filter(self, clip_filter: ClipQuery) -> None:
         """Ask the catalogue again with ``clip_filter``; the first page replaces every row."""
         self._filter = clip_filter
         self.refresh()
@@ -271,9 +216,9 @@ class ClipTableModel(QAbstractTableModel):
         self._failed.clear()
         self._begin_load()
         query = self._query(None)
-        index = self._service.index
+        service = self._service
         self._reads.submit(
-            lambda: index.list(**query), self._on_first_page, self._on_refresh_failed, key="rows"
+            lambda: service.clips(query), self._on_first_page, self._on_refresh_failed, key="rows"
         )
 
     def clip_at(self, row: int) -> ClipMeta:
@@ -350,9 +295,9 @@ class ClipTableModel(QAbstractTableModel):
             return
         self._begin_load()
         query = self._query(self._rows[-1] if self._rows else None)
-        index = self._service.index
+        service = self._service
         self._reads.submit(
-            lambda: index.list(**query), self._on_next_page, self._on_page_failed, key="rows"
+            lambda: service.clips(query), self._on_next_page, self._on_page_failed, key="rows"
         )
 
     # ---- pages arriving --------------------------------------------------------------------
@@ -419,10 +364,10 @@ class ClipTableModel(QAbstractTableModel):
 
     def _recount(self) -> None:
         self._recount_again = False
-        query = {**self._query(None), "limit": 0}
-        index = self._service.index
+        query = replace(self._query(None), limit=0)
+        service = self._service
         self._reads.submit(
-            lambda: index.list(**query).total, self._on_recounted, _log_count_failure, key="count"
+            lambda: service.clips(query).total, self._on_recounted, _log_count_failure, key="count"
         )
 
     def _on_recounted(self, total: int) -> None:
@@ -452,7 +397,7 @@ class ClipTableModel(QAbstractTableModel):
                 self.remove_clip(meta.event_id)
                 return
             old = self._rows[row]
-            if _order_key(old) != _order_key(meta):
+            if listing_key(old) != listing_key(meta):
                 self._take_row(row)
                 self._upsert(meta, new=False, count=False)
                 return
@@ -465,7 +410,7 @@ class ClipTableModel(QAbstractTableModel):
             return
         if not self._filter.matches(meta):
             return
-        position = self._position(_order_key(meta))
+        position = self._position(listing_key(meta))
         # A clip older than every loaded row, with more rows still in the catalogue, arrives
         # with a later page; inserting it now would show it twice.
         inside = position < len(self._rows) or self._exhausted
@@ -538,17 +483,15 @@ class ClipTableModel(QAbstractTableModel):
 
     # ---- internals -------------------------------------------------------------------------
 
-    def _query(self, after: ClipMeta | None) -> dict[str, Any]:
-        f = self._filter
-        return {
-            "camera_id": f.camera_id,
-            "event_type": f.event_type,
-            "start": f.start,
-            "end": f.end,
-            "text": f.text or None,
-            "limit": self._page_size,
-            "after": after,
-        }
+    def _query(self, after: ClipMeta | None) -> ClipQuery:
+        return replace(
+            self._filter,
+            text=self._filter.text or None,
+            limit=self._page_size,
+            offset=0,
+            newest_first=True,
+            after=after,
+        )
 
     def _set_rows(self, rows: list[ClipMeta]) -> None:
         self._rows = rows
@@ -565,7 +508,7 @@ class ClipTableModel(QAbstractTableModel):
         low, high = 0, len(self._rows)
         while low < high:
             middle = (low + high) // 2
-            if _order_key(self._rows[middle]) > key:
+            if listing_key(self._rows[middle]) > key:
                 low = middle + 1
             else:
                 high = middle
@@ -744,7 +687,6 @@ class ClipFilterProxyModel(QSortFilterProxyModel):
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "ClipColumn",
-    "ClipFilter",
     "ClipFilterProxyModel",
     "ClipRole",
     "ClipTableModel",
@@ -752,5 +694,4 @@ __all__ = [
     "ThumbnailRole",
     "ThumbnailState",
     "ThumbnailStateRole",
-    "matches_text",
 ]

@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
+from vms_desktop.domain.clip_query import to_ms
 from vms_desktop.gui.time_text import local_time_text
-from vms_desktop.storage.clip_index import CatalogueChange, to_ms
+from vms_desktop.storage.clip_index import CatalogueChange
 
 JobRole = Qt.ItemDataRole.UserRole + 1
 ProgressRole = Qt.ItemDataRole.UserRole + 2

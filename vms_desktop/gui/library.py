@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from vms_desktop.domain.clip import ClipMeta
+from vms_desktop.domain.clip_query import ClipQuery
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.gui.clip_actions import (
@@ -57,7 +58,6 @@ from vms_desktop.gui.clip_actions import (
 from vms_desktop.gui.clip_table import (
     DEFAULT_PAGE_SIZE,
     ClipColumn,
-    ClipFilter,
     ClipFilterProxyModel,
     ClipRole,
     ClipTableModel,
@@ -65,7 +65,6 @@ from vms_desktop.gui.clip_table import (
     ThumbnailRole,
     ThumbnailState,
     ThumbnailStateRole,
-    matches_text,
 )
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import current_zone_label, local_time_text
@@ -355,7 +354,7 @@ class ClipLibraryPanel(QWidget):
 
     # ---- public API --------------------------------------------------------------------------
 
-    def current_filter(self) -> ClipFilter:
+    def current_filter(self) -> ClipQuery:
         """The filter the filter bar describes."""
         camera = self.camera_combo.currentData()
         event_type = self.type_combo.currentText().strip() or None
@@ -367,7 +366,7 @@ class ClipLibraryPanel(QWidget):
             else None
         )
         text = self.text_edit.text().strip() or None
-        return ClipFilter(
+        return ClipQuery(
             camera_id=camera if isinstance(camera, str) else None,
             event_type=event_type,
             start=start,
@@ -743,7 +742,6 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "ClipColumn",
     "ClipDelegate",
-    "ClipFilter",
     "ClipFilterProxyModel",
     "ClipLibraryPanel",
     "ClipRole",
@@ -755,6 +753,5 @@ __all__ = [
     "ThumbnailStateRole",
     "clip_source",
     "describe_error",
-    "matches_text",
     "save_clip_copy",
 ]

@@ -19,6 +19,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
+from vms_desktop.domain.clip_query import ClipQuery
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.recorder import Recorder
 from vms_desktop.gui.tasks import BackgroundTasks
@@ -215,9 +216,11 @@ class TimelinePlot(QWidget):
 
         def read() -> list[ClipMeta]:
             page = service.clips(
-                start=datetime.fromtimestamp(wanted[0], UTC),
-                end=datetime.fromtimestamp(wanted[1], UTC),
-                limit=_MAX_DOTS,
+                ClipQuery(
+                    start=datetime.fromtimestamp(wanted[0], UTC),
+                    end=datetime.fromtimestamp(wanted[1], UTC),
+                    limit=_MAX_DOTS,
+                )
             )
             return list(page.items)
 

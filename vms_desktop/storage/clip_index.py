@@ -11,12 +11,19 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vms_desktop.domain.clip import ClipMeta, utc
-from vms_desktop.domain.ids import is_valid_camera_id, validate_camera_id
+from vms_desktop.domain.clip import ClipMeta
+from vms_desktop.domain.clip_query import (
+    ClipPage,
+    ClipQuery,
+    listing_key,
+    normal_camera_id,
+    searchable_text,
+    to_ms,
+)
 from vms_desktop.storage.base import StoreError
 
 log = logging.getLogger(__name__)
@@ -66,8 +73,6 @@ _UPSERT = """
 """
 
 _BUSY_TIMEOUT = 5.0  # seconds to wait for another process's write lock
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 _CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
 _REASONS = {
     "SQLITE_FULL": "disk full",
@@ -83,21 +88,11 @@ _Row = tuple[str, str, str, int, int, int, str, str, str]
 # Joins the searchable fields; none of them can hold it (ids and event types are printable).
 _SEPARATOR = "\n"
 _SQL_INT_LIMIT = 1 << 63
-_LONGEST_FIELD = 128  # an event id; camera ids and event types are shorter
+_EVERY_CLIP = ClipQuery()
 
 
 class CatalogueError(StoreError):
     """The catalogue failed; the message is safe to show (it can be rebuilt from the store)."""
-
-
-@dataclass(frozen=True)
-class ClipPage:
-    """One page of a listing, and how many clips match in all."""
-
-    items: list[ClipMeta]
-    total: int
-    limit: int
-    offset: int
 
 
 @dataclass(frozen=True)
@@ -126,11 +121,6 @@ class SyncResult:
     added: int
     updated: int
     removed: int
-
-
-def to_ms(moment: datetime) -> int:
-    """Milliseconds since the Unix epoch for an aware datetime (exact integer arithmetic)."""
-    return (utc(moment) - _EPOCH) // _ONE_MS
 
 
 def _row(meta: ClipMeta) -> _Row:
@@ -461,63 +451,47 @@ class ClipIndex:
         text = self._run("reading the catalogue", work)
         return None if text is None else _parse(event_id, text)
 
-    def list(
-        self,
-        *,
-        camera_id: str | None = None,
-        event_type: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        text: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-        newest_first: bool = True,
-        after: ClipMeta | None = None,
-    ) -> ClipPage:
-        """A page of clips matching every given filter, ordered by event time, and the total.
+    def list(self, query: ClipQuery = _EVERY_CLIP) -> ClipPage:
+        """A page of the clips ``query`` matches, in its order, and how many match in all.
 
-        ``start`` (inclusive) and ``end`` (exclusive) bound the event timestamp and must be
-        timezone-aware; ``text`` matches a substring of the event id, camera id or event type
-        (ASCII case-insensitive, ``%`` and ``_`` taken literally). ``after`` starts the page
-        just after that clip's place in the listing order (it need not exist any more), so
-        pages read one after another neither skip nor repeat rows when clips come and go
-        between them; ``offset`` then counts from there. The total ignores ``after``.
+        The SQL below is the catalogue's reading of ``ClipQuery.matches`` and its order; a
+        property test holds the two to the same answers.
         """
-        if not (0 <= limit < _SQL_INT_LIMIT and 0 <= offset < _SQL_INT_LIMIT):
+        limit, offset = query.limit, query.offset
+        if not (limit < _SQL_INT_LIMIT and offset < _SQL_INT_LIMIT):
             raise ValueError("limit and offset must be non-negative 64-bit integers")
         where: builtins.list[str] = []
         params: builtins.list[Any] = []
-        if camera_id is not None:
+        if query.camera_id is not None:
             where.append("camera_id = ?")
             # Camera ids are stored lower-cased; an invalid one simply matches nothing.
-            params.append(
-                validate_camera_id(camera_id) if is_valid_camera_id(camera_id) else camera_id
-            )
-        if event_type is not None:
+            params.append(normal_camera_id(query.camera_id))
+        if query.event_type is not None:
             where.append("event_type = ?")
-            params.append(event_type)
-        if start is not None:
+            params.append(query.event_type)
+        if query.start is not None:
             where.append("ts_ms >= ?")
-            params.append(to_ms(start))
-        if end is not None:
+            params.append(to_ms(query.start))
+        if query.end is not None:
             where.append("ts_ms < ?")
-            params.append(to_ms(end))
-        if text:
-            if len(text) > _LONGEST_FIELD or not text.isprintable():
+            params.append(to_ms(query.end))
+        if query.text:
+            if not searchable_text(query.text):
                 # Cannot match any one field: no field is longer or holds a control character.
                 # SQLite would also refuse a long pattern, cut one at a NUL (matching
                 # everything) or match across the field separator.
                 where.append("0")
             else:
                 where.append("search LIKE ? ESCAPE '\\'")
-                params.append(_like_pattern(text))
+                params.append(_like_pattern(query.text))
         # Only fixed clause strings are joined into the SQL; every value is a bound parameter.
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         page_where = builtins.list(where)
         page_params = builtins.list(params)
+        newest_first, after = query.newest_first, query.after
         if after is not None:
             page_where.append(f"(ts_ms, event_id) {'<' if newest_first else '>'} (?, ?)")
-            page_params += [to_ms(after.event.timestamp), after.event_id]
+            page_params += builtins.list(listing_key(after))
         page_clause = f" WHERE {' AND '.join(page_where)}" if page_where else ""
         direction = "DESC" if newest_first else "ASC"
         page_sql = (
