@@ -15,6 +15,7 @@ from pathlib import Path
 
 from vms_desktop.__version__ import __version__
 from vms_desktop.api.server import ApiServer, ApiStartError
+from vms_desktop.domain.errors import StoreError
 from vms_desktop.domain.redaction import RedactingFilter
 from vms_desktop.engine.av_logging import FfmpegLogRelay
 from vms_desktop.engine.recorder import Recorder
@@ -22,7 +23,7 @@ from vms_desktop.loop_watchdog import LoopWatchdog
 from vms_desktop.resource_files import env_example_path, is_frozen
 from vms_desktop.runtime import Runtime, build_runtime, build_store
 from vms_desktop.settings import Settings, SettingsError, load_settings
-from vms_desktop.storage.base import StoreError, stored_sha256
+from vms_desktop.storage.base import stored_sha256
 
 log = logging.getLogger("vms_desktop")
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from vms_desktop.api.app import ApiOptions, create_app
 from vms_desktop.api.server import ApiServer
+from vms_desktop.domain.errors import StoreError
 from vms_desktop.engine.clip_builder import ClipSpec
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
@@ -16,7 +17,7 @@ from vms_desktop.engine.health import HealthMonitor
 from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.sources import Timeouts
 from vms_desktop.settings import Settings
-from vms_desktop.storage.base import ClipStore, StoreError
+from vms_desktop.storage.base import ClipStore
 from vms_desktop.storage.clip_index import ClipIndex
 from vms_desktop.storage.job_store import JobStore
 from vms_desktop.storage.local_store import LocalClipStore

@@ -36,7 +36,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from vms_desktop.domain.camera import CameraConfig
-from vms_desktop.domain.ids import InvalidIdError, validate_camera_id
+from vms_desktop.domain.errors import InvalidIdError
+from vms_desktop.domain.ids import validate_camera_id
 from vms_desktop.domain.redaction import redact_url
 
 APP_NAME = "vms_desktop"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from vms_desktop.domain.errors import InvalidIdError
 from vms_desktop.domain.ids import (
     CAMERA_ID_PATTERN,
     EVENT_ID_PATTERN,
-    InvalidIdError,
     is_valid_camera_id,
     is_valid_event_id,
     validate_camera_id,

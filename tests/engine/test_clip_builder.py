@@ -16,14 +16,8 @@ from tests.support.clipcheck import decode_clip, ffprobe, is_black
 from tests.support.media import FileCamera, record_file, stamp_of
 from tests.support.waiting import wait_until
 from vms_desktop.domain.camera import CameraConfig
-from vms_desktop.engine.clip_builder import (
-    ClipBuilder,
-    ClipCancelled,
-    ClipResult,
-    ClipSpec,
-    NoFootageError,
-    fit_size,
-)
+from vms_desktop.domain.errors import ClipCancelled, NoFootageError
+from vms_desktop.engine.clip_builder import ClipBuilder, ClipResult, ClipSpec, fit_size
 from vms_desktop.engine.clock import WallClock
 from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.segment_buffer import SegmentBuffer

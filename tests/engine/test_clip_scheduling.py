@@ -15,7 +15,7 @@ import pytest
 from tests.support.service import service_environment
 from tests.support.waiting import wait_until
 from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
-from vms_desktop.engine.clip_builder import ClipCancelled
+from vms_desktop.domain.errors import ClipCancelled
 from vms_desktop.engine.clip_scheduler import ClipScheduler, CpuSlots
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.clock import WallClock

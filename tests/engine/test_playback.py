@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from tests.support.media import make_camera_file
+from vms_desktop.domain.errors import PlaybackError
 from vms_desktop.engine import framestamp
-from vms_desktop.engine.playback import ClipReader, PlaybackError
+from vms_desktop.engine.playback import ClipReader
 
 FPS = 15
 SECONDS = 6.0

@@ -16,7 +16,8 @@ import pytest
 
 from tests.support.ports import free_port
 from vms_desktop.domain.clip import ClipMeta, Event
-from vms_desktop.engine.thumbnails import ThumbnailError, ThumbnailMaker
+from vms_desktop.domain.errors import ThumbnailError
+from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.runtime import Runtime, build_runtime
 from vms_desktop.settings import load_settings
 

@@ -28,7 +28,8 @@ from tests.support.clipcheck import (
 )
 from tests.support.media import FileCamera, make_camera_file, record_file
 from tests.support.waiting import wait_until
-from vms_desktop.engine.clip_builder import ClipBuilder, ClipResult, ClipSpec, NoFootageError
+from vms_desktop.domain.errors import NoFootageError
+from vms_desktop.engine.clip_builder import ClipBuilder, ClipResult, ClipSpec
 from vms_desktop.engine.clock import WallClock
 from vms_desktop.engine.segment_buffer import GAP_TOLERANCE, TS_HZ, TS_WRAP, SegmentBuffer
 

@@ -18,17 +18,17 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from vms_desktop.domain.clip import ClipMeta, Event
-from vms_desktop.domain.ids import InvalidIdError
-from vms_desktop.storage import local_store
-from vms_desktop.storage.atomic import cleanup_temp_files, write_atomic
-from vms_desktop.storage.base import (
-    MAX_URL_EXPIRY,
+from vms_desktop.domain.errors import (
     ClipExistsError,
-    ClipStore,
+    InvalidIdError,
+    InvalidLinkError,
     StoreError,
     StoreUnavailableError,
 )
-from vms_desktop.storage.local_store import InvalidLinkError, LocalClipStore
+from vms_desktop.storage import local_store
+from vms_desktop.storage.atomic import cleanup_temp_files, write_atomic
+from vms_desktop.storage.base import MAX_URL_EXPIRY, ClipStore
+from vms_desktop.storage.local_store import LocalClipStore
 from vms_desktop.storage.signing import UrlSigner, content_tag
 
 BASE_URL = "http://127.0.0.1:8000/clips"

@@ -19,13 +19,8 @@ from tests.storage.test_s3_store import clip_meta
 from tests.support.seaweedfs import SeaweedServer
 from tests.support.waiting import wait_until
 from vms_desktop.domain.clip import ClipMeta
-from vms_desktop.storage.base import (
-    ClipExistsError,
-    ClipUrl,
-    StoreError,
-    StoreHealth,
-    StoreUnavailableError,
-)
+from vms_desktop.domain.errors import ClipExistsError, StoreError, StoreUnavailableError
+from vms_desktop.storage.base import ClipUrl, StoreHealth
 from vms_desktop.storage.outbox import UploadOutbox
 from vms_desktop.storage.s3_store import S3ClipStore
 

@@ -18,14 +18,13 @@ import pytest
 
 from tests.support.seaweedfs import SeaweedServer
 from vms_desktop.domain.clip import ClipMeta, Event, GapSpan
-from vms_desktop.domain.ids import InvalidIdError
-from vms_desktop.storage.base import (
-    MAX_URL_EXPIRY,
+from vms_desktop.domain.errors import (
     ClipExistsError,
-    ClipStore,
+    InvalidIdError,
     StoreError,
     StoreUnavailableError,
 )
+from vms_desktop.storage.base import MAX_URL_EXPIRY, ClipStore
 from vms_desktop.storage.s3_store import (
     METADATA_LIMIT,
     MIN_PART_SIZE,

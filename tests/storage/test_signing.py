@@ -11,7 +11,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from vms_desktop.storage.base import MAX_URL_EXPIRY, StoreError
+from vms_desktop.domain.errors import StoreError
+from vms_desktop.storage.base import MAX_URL_EXPIRY
 from vms_desktop.storage.signing import (
     CONTENT_DIGITS,
     KEY_BYTES,

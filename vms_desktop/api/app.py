@@ -36,18 +36,20 @@ from vms_desktop.api.schemas import (
 from vms_desktop.api.security import RequestGuard
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event, iso
 from vms_desktop.domain.clip_query import ClipQuery
-from vms_desktop.domain.ids import InvalidIdError, validate_event_id
-from vms_desktop.engine.clip_builder import NoFootageError
-from vms_desktop.engine.clip_service import (
+from vms_desktop.domain.errors import (
     ClipNotFoundError,
-    ClipService,
     EventConflictError,
+    InvalidIdError,
+    InvalidLinkError,
+    NoFootageError,
     ServiceBusyError,
+    StoreError,
+    StoreUnavailableError,
+    UnknownCameraError,
 )
+from vms_desktop.domain.ids import validate_event_id
+from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.clock import to_datetime
-from vms_desktop.engine.recorder import UnknownCameraError
-from vms_desktop.storage.base import StoreError, StoreUnavailableError
-from vms_desktop.storage.local_store import InvalidLinkError
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import av
 
+from vms_desktop.domain.errors import ClipCancelled, ClipError, NoFootageError
 from vms_desktop.engine.clip_audio import AudioTrack
 from vms_desktop.engine.clock import WallClock
 from vms_desktop.engine.segment_buffer import (
@@ -42,18 +43,6 @@ from vms_desktop.storage.base import sha256_of
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float], None]
-
-
-class ClipError(Exception):
-    """A clip could not be built; the message is safe to show to a user."""
-
-
-class NoFootageError(ClipError):
-    """The buffer holds no footage for the requested window."""
-
-
-class ClipCancelled(ClipError):
-    """The build was cancelled."""
 
 
 @dataclass(frozen=True)

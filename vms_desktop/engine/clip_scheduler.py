@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
-from vms_desktop.engine.clip_builder import ClipCancelled
+from vms_desktop.domain.errors import ClipCancelled
 from vms_desktop.engine.clock import WallClock
 
 log = logging.getLogger(__name__)

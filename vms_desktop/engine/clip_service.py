@@ -14,13 +14,22 @@ from typing import Protocol
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event, GapSpan
 from vms_desktop.domain.clip_query import ClipPage, ClipQuery
-from vms_desktop.engine.clip_builder import ClipCancelled, ClipSpec, NoFootageError
+from vms_desktop.domain.errors import (
+    ClipCancelled,
+    ClipNotFoundError,
+    EventConflictError,
+    NoFootageError,
+    ServiceBusyError,
+    StoreError,
+    UnknownCameraError,
+)
+from vms_desktop.engine.clip_builder import ClipSpec
 from vms_desktop.engine.clip_scheduler import ClipScheduler, CpuSlots
 from vms_desktop.engine.clip_timing import ClipTiming, Failure, classify
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock, to_datetime
-from vms_desktop.engine.recorder import Recorder, UnknownCameraError
+from vms_desktop.engine.recorder import Recorder
 from vms_desktop.storage.atomic import cleanup_temp_files
-from vms_desktop.storage.base import ClipStore, ClipUrl, StoreError, stored_sha256
+from vms_desktop.storage.base import ClipStore, ClipUrl, stored_sha256
 from vms_desktop.storage.clip_index import CatalogueListener, ClipIndex
 from vms_desktop.storage.job_store import JobStore, RetryState
 
@@ -45,22 +54,6 @@ class Outbox(Protocol):
 
     @property
     def depth(self) -> int: ...
-
-
-class EventConflictError(Exception):
-    """The event id is taken by a different event."""
-
-
-class ServiceBusyError(Exception):
-    """Too many clips are waiting; try again after ``retry_after`` seconds."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many clips in progress; retry in {retry_after} s")
-        self.retry_after = retry_after
-
-
-class ClipNotFoundError(KeyError):
-    """No clip or job for that event id."""
 
 
 @dataclass(frozen=True)
@@ -618,11 +611,8 @@ class ClipService:
 
 
 __all__ = [
-    "ClipNotFoundError",
     "ClipService",
-    "EventConflictError",
     "GenerateResult",
     "NoFootageError",
-    "ServiceBusyError",
     "UnknownCameraError",
 ]

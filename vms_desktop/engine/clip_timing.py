@@ -7,12 +7,18 @@ import math
 import threading
 
 from vms_desktop.domain.clip import Event
-from vms_desktop.engine.clip_builder import ClipError, ClipSpec, NoFootageError
+from vms_desktop.domain.errors import (
+    ClipError,
+    ClipExistsError,
+    NoFootageError,
+    StoreError,
+    UnknownCameraError,
+)
+from vms_desktop.engine.clip_builder import ClipSpec
 from vms_desktop.engine.clock import WallClock, to_datetime
-from vms_desktop.engine.recorder import Recorder, UnknownCameraError
+from vms_desktop.engine.recorder import Recorder
 from vms_desktop.engine.segment_buffer import SegmentBuffer
 from vms_desktop.storage.atomic import reason as io_reason
-from vms_desktop.storage.base import ClipExistsError, StoreError
 from vms_desktop.storage.job_store import RetryState
 
 # Seconds of clip encoded per second of a CPU slot, assumed until builds have been measured.

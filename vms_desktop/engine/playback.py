@@ -15,6 +15,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from vms_desktop.domain.errors import PlaybackError
+
 # Enough for a 2 s GOP of 640x480 (or ten 1080p frames): stepping backward through one GOP
 # decodes it once instead of once per step.
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
@@ -22,10 +24,6 @@ DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 # knowing where the next keyframe is).
 _FORWARD_SECONDS = 4.0
 _SEEK_ATTEMPTS = 6
-
-
-class PlaybackError(Exception):
-    """A clip cannot be opened or decoded; the message is fit to show an operator."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vms_desktop.domain.camera import CameraConfig, CameraStatus
+from vms_desktop.domain.errors import UnknownCameraError
 from vms_desktop.engine.camera_worker import CameraWorker, StatusListener
 from vms_desktop.engine.clip_builder import ClipBuilder, ClipResult, ClipSpec, ProgressCallback
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
@@ -19,10 +20,6 @@ from vms_desktop.engine.segment_buffer import SegmentBuffer
 from vms_desktop.engine.sources import DEFAULT_TIMEOUTS, Timeouts
 
 log = logging.getLogger(__name__)
-
-
-class UnknownCameraError(KeyError):
-    """No camera with that id is configured."""
 
 
 @dataclass(frozen=True)

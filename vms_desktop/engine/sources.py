@@ -17,17 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import av
 
+from vms_desktop.domain.errors import AuthError, SourceError
 from vms_desktop.domain.redaction import redact_text
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
 from vms_desktop.engine.demo_camera import DemoCameraStream
-
-
-class SourceError(Exception):
-    """A camera source could not be opened or read; the message is safe to show."""
-
-
-class AuthError(SourceError):
-    """The camera refused the credentials."""
 
 
 @dataclass

@@ -14,6 +14,7 @@ import av
 import numpy as np
 
 from vms_desktop.domain.clip import ClipMeta
+from vms_desktop.domain.errors import ThumbnailError
 from vms_desktop.engine.clip_builder import fit_size
 from vms_desktop.storage.atomic import cleanup_temp_files, create_temp
 
@@ -33,10 +34,6 @@ _STALE_TEMP_SECONDS = 600.0
 # other protocols or local files (the HLS and concat tricks).
 _FILE_PROTOCOLS = "file"
 _URL_PROTOCOLS = "http,https,tcp,tls,crypto"
-
-
-class ThumbnailError(Exception):
-    """No thumbnail could be made; the message is safe to show (no paths or URLs)."""
 
 
 class ThumbnailMaker:

@@ -13,10 +13,15 @@ from PySide6.QtCore import QObject, Signal
 from vms_desktop.domain.camera import CameraStatus
 from vms_desktop.domain.clip import ClipJob, ClipMeta, Event
 from vms_desktop.domain.clip_query import ClipQuery
-from vms_desktop.engine.clip_builder import NoFootageError
-from vms_desktop.engine.clip_service import ClipService, EventConflictError, ServiceBusyError
+from vms_desktop.domain.errors import (
+    EventConflictError,
+    NoFootageError,
+    ServiceBusyError,
+    UnknownCameraError,
+)
+from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.health import HealthMonitor
-from vms_desktop.engine.recorder import Recorder, UnknownCameraError
+from vms_desktop.engine.recorder import Recorder
 from vms_desktop.storage.clip_index import CatalogueChange
 
 log = logging.getLogger(__name__)

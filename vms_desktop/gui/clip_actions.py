@@ -10,10 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from vms_desktop.domain.clip import ClipMeta
-from vms_desktop.engine.clip_service import ClipNotFoundError, ClipService
-from vms_desktop.engine.thumbnails import ThumbnailError
+from vms_desktop.domain.errors import ClipNotFoundError, SaveCopyError, StoreError, ThumbnailError
+from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.storage.atomic import commit_temp, create_temp, reason
-from vms_desktop.storage.base import StoreError
 from vms_desktop.storage.local_store import LocalClipStore
 
 log = logging.getLogger(__name__)
@@ -32,10 +31,6 @@ def clip_source(service: ClipService, event_id: str) -> str:
             raise ClipNotFoundError(event_id)
         return str(path)
     return service.url(event_id, SOURCE_URL_EXPIRY).url
-
-
-class SaveCopyError(Exception):
-    """The copy could not be written where the operator chose; the message says why."""
 
 
 def save_clip_copy(service: ClipService, meta: ClipMeta, destination: Path) -> bool:

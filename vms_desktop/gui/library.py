@@ -47,14 +47,10 @@ from PySide6.QtWidgets import (
 
 from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.clip_query import ClipQuery
+from vms_desktop.domain.errors import SaveCopyError
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.thumbnails import ThumbnailMaker
-from vms_desktop.gui.clip_actions import (
-    SaveCopyError,
-    clip_source,
-    describe_error,
-    save_clip_copy,
-)
+from vms_desktop.gui.clip_actions import clip_source, describe_error, save_clip_copy
 from vms_desktop.gui.clip_table import (
     DEFAULT_PAGE_SIZE,
     ClipColumn,

@@ -26,13 +26,14 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
 from vms_desktop.domain.camera import CameraConfig, CameraState, CameraStatus
+from vms_desktop.domain.errors import UnknownCameraError
 from vms_desktop.engine.preview import (
     DEFAULT_PREVIEW_FPS,
     CameraPreview,
     PreviewLease,
     PreviewPicture,
 )
-from vms_desktop.engine.recorder import Recorder, UnknownCameraError
+from vms_desktop.engine.recorder import Recorder
 
 LAYOUTS = (1, 4, 9, 16)
 

@@ -45,7 +45,8 @@ from PySide6.QtWidgets import (
 )
 
 from vms_desktop.domain.clip import ClipMeta, iso
-from vms_desktop.engine.playback import ClipReader, DecodedFrame, PlaybackError
+from vms_desktop.domain.errors import PlaybackError
+from vms_desktop.engine.playback import ClipReader, DecodedFrame
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import local_time_text
 

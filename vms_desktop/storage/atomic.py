@@ -11,7 +11,7 @@ import stat
 import time
 from pathlib import Path
 
-from vms_desktop.storage.base import StoreError
+from vms_desktop.domain.errors import StorageIOError
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,6 @@ def reason(exc: OSError) -> str:
     if exc.errno is not None:
         return f"I/O error ({errno.errorcode.get(exc.errno, exc.errno)})"
     return "I/O error"
-
-
-class StorageIOError(StoreError):
-    """A file operation failed; ``errno`` keeps the cause for callers that decide on retries."""
-
-    def __init__(self, message: str, errno_code: int | None) -> None:
-        super().__init__(message)
-        self.errno = errno_code
 
 
 def store_error(exc: OSError, action: str) -> StorageIOError:

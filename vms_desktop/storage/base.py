@@ -14,18 +14,6 @@ from vms_desktop.domain.clip import ClipMeta
 MAX_URL_EXPIRY = timedelta(days=7)  # S3's limit for SigV4 presigned URLs
 
 
-class StoreError(Exception):
-    """The store failed; the message is safe to show (no paths, keys or bucket internals)."""
-
-
-class StoreUnavailableError(StoreError):
-    """The store cannot be reached now; the operation may succeed later."""
-
-
-class ClipExistsError(StoreError):
-    """A clip with that event id is already stored (and is left untouched)."""
-
-
 @dataclass(frozen=True)
 class StoreHealth:
     """Whether the store works now, for ``/health`` and the status bar."""

@@ -24,7 +24,7 @@ from vms_desktop.domain.clip_query import (
     searchable_text,
     to_ms,
 )
-from vms_desktop.storage.base import StoreError
+from vms_desktop.domain.errors import CatalogueError
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,6 @@ _Row = tuple[str, str, str, int, int, int, str, str, str]
 _SEPARATOR = "\n"
 _SQL_INT_LIMIT = 1 << 63
 _EVERY_CLIP = ClipQuery()
-
-
-class CatalogueError(StoreError):
-    """The catalogue failed; the message is safe to show (it can be rebuilt from the store)."""
 
 
 @dataclass(frozen=True)

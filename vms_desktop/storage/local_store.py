@@ -22,7 +22,14 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from vms_desktop.domain.clip import ClipMeta
-from vms_desktop.domain.ids import InvalidIdError, is_valid_event_id, validate_event_id
+from vms_desktop.domain.errors import (
+    ClipExistsError,
+    InvalidIdError,
+    InvalidLinkError,
+    StoreError,
+    StoreUnavailableError,
+)
+from vms_desktop.domain.ids import is_valid_event_id, validate_event_id
 from vms_desktop.storage.atomic import (
     O_BINARY,
     O_NOFOLLOW,
@@ -37,14 +44,7 @@ from vms_desktop.storage.atomic import (
     store_error,
     write_temp,
 )
-from vms_desktop.storage.base import (
-    MAX_URL_EXPIRY,
-    ClipExistsError,
-    ClipUrl,
-    StoreError,
-    StoreHealth,
-    StoreUnavailableError,
-)
+from vms_desktop.storage.base import MAX_URL_EXPIRY, ClipUrl, StoreHealth
 from vms_desktop.storage.signing import UrlSigner, content_tag
 
 log = logging.getLogger(__name__)
@@ -95,10 +95,6 @@ class RecoveryResult:
 
 class _Malformed(Exception):
     """A companion record that cannot be used (reason in the message, no path)."""
-
-
-class InvalidLinkError(Exception):
-    """A clip file link whose signature is wrong or whose time is up."""
 
 
 class LocalClipStore:

@@ -16,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 
 from vms_desktop.domain.clip import ClipMeta
+from vms_desktop.domain.errors import ClipExistsError, StoreError, StoreUnavailableError
 from vms_desktop.domain.ids import is_valid_event_id, validate_event_id
 from vms_desktop.storage.atomic import (
     cleanup_temp_files,
@@ -24,12 +25,7 @@ from vms_desktop.storage.atomic import (
     reason,
     write_atomic,
 )
-from vms_desktop.storage.base import (
-    ClipExistsError,
-    ClipStore,
-    StoreError,
-    StoreUnavailableError,
-)
+from vms_desktop.storage.base import ClipStore
 
 __all__ = ["UploadOutbox"]
 

@@ -19,16 +19,10 @@ from botocore import exceptions as boto_errors  # type: ignore[import-untyped, u
 from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
 
 from vms_desktop.domain.clip import ClipMeta, iso, parse_iso
+from vms_desktop.domain.errors import ClipExistsError, StoreError, StoreUnavailableError
 from vms_desktop.domain.ids import is_valid_event_id, validate_event_id
 from vms_desktop.storage.atomic import reason
-from vms_desktop.storage.base import (
-    MAX_URL_EXPIRY,
-    ClipExistsError,
-    ClipUrl,
-    StoreError,
-    StoreHealth,
-    StoreUnavailableError,
-)
+from vms_desktop.storage.base import MAX_URL_EXPIRY, ClipUrl, StoreHealth
 
 __all__ = [
     "BACKEND",

@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vms_desktop.domain.clip import utc
+from vms_desktop.domain.errors import StoreError
 from vms_desktop.storage.atomic import O_BINARY, O_NOFOLLOW, O_NONBLOCK, reason, write_atomic
-from vms_desktop.storage.base import MAX_URL_EXPIRY, StoreError
+from vms_desktop.storage.base import MAX_URL_EXPIRY
 
 log = logging.getLogger(__name__)
 
