@@ -11,7 +11,6 @@ import pytest
 from dotenv import dotenv_values
 from pydantic import SecretStr
 
-from vms_desktop import settings as settings_module
 from vms_desktop.domain.camera import CameraConfig
 from vms_desktop.settings import (
     DEMO_CAMERA_ID,
@@ -20,6 +19,7 @@ from vms_desktop.settings import (
     default_env_files,
     load_settings,
 )
+from vms_desktop.settings import paths as settings_paths
 
 # The configuration block of the seed service's README, verbatim.
 SEED_ENV = """\
@@ -78,7 +78,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(work)
     config = tmp_path / "user-config"
     config.mkdir()
-    monkeypatch.setattr(settings_module, "user_config_dir", lambda: config)
+    monkeypatch.setattr(settings_paths, "user_config_dir", lambda: config)
 
 
 def write(path: Path, text: str) -> Path:
@@ -562,7 +562,7 @@ def test_error_lists_where_values_came_from(tmp_path: Path) -> None:
 def test_precedence_environment_then_cwd_then_user_config(tmp_path: Path) -> None:
     cwd_env = write(Path.cwd() / ".env", "CLIP_FPS=20\nCLIP_CRF=30\n")
     user_env = write(
-        settings_module.user_config_dir() / ".env",
+        settings_paths.user_config_dir() / ".env",
         "CLIP_FPS=25\nCLIP_CRF=35\nRETENTION_DAYS=7\n",
     )
     assert default_env_files() == [cwd_env, user_env]
