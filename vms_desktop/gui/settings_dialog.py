@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -20,51 +18,17 @@ from PySide6.QtWidgets import (
 )
 
 from vms_desktop.gui.tasks import BackgroundTasks
-from vms_desktop.settings import Settings, SettingsError, camera_variable, load_settings
+from vms_desktop.settings import (
+    Settings,
+    SettingsError,
+    camera_variable,
+    env_values,
+    load_settings,
+    write_env,
+)
 
 # Changes to these take effect without a restart; everything else is read at start-up.
 LIVE_VARIABLES: frozenset[str] = frozenset()
-
-
-def env_values(settings: Settings) -> dict[str, str]:
-    """The settings as ``.env`` text values (secrets included: only for writing the file)."""
-    values: dict[str, str] = {}
-    for name, info in type(settings).model_fields.items():
-        if name == "cameras" or not info.alias:
-            continue
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, tuple):
-            value = ",".join(str(part) for part in value)
-        values[info.alias] = str(value)
-    for camera in settings.cameras:
-        values[camera_variable(camera.id)] = camera.url
-        if camera.name:
-            values[camera_variable(camera.id, "NAME")] = camera.name
-    return values
-
-
-def write_env(path: Path, values: Mapping[str, str]) -> None:
-    """Write a ``.env`` file atomically, readable by its owner only (it may hold secrets)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    lines = [f"{key}={_quoted(value)}" for key, value in sorted(values.items())]
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("# Written by the vms_desktop settings dialog.\n" + "\n".join(lines) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-
-
-def _quoted(value: str) -> str:
-    if any(c in value for c in " #'\"$\\") or value != value.strip():
-        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-        return f"'{escaped}'"
-    return value
 
 
 class SettingsDialog(QDialog):

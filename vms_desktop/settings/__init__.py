@@ -6,6 +6,7 @@ reports every bad value at once as a :class:`SettingsError` whose text never sho
 camera URL. ``Settings(...)`` on its own reads nothing from the environment or from files, so tests
 can build one from keyword arguments (``Settings(CLIP_FPS=10)``, or by field name) without picking
 up a developer's configuration; it validates the same way and raises the same SettingsError.
+:func:`write_env` saves settings back to a ``.env`` file.
 """
 
 from vms_desktop.settings.cameras import (
@@ -15,6 +16,7 @@ from vms_desktop.settings.cameras import (
     camera_source,
     camera_variable,
 )
+from vms_desktop.settings.env_writer import env_values, write_env
 from vms_desktop.settings.loading import load_settings
 from vms_desktop.settings.messages import Problem, SettingsError
 from vms_desktop.settings.model import X264_PRESETS, LogLevel, Settings, X264Preset
@@ -52,7 +54,9 @@ __all__ = [
     "camera_source",
     "camera_variable",
     "default_env_files",
+    "env_values",
     "load_settings",
     "user_config_dir",
     "user_env_file",
+    "write_env",
 ]
