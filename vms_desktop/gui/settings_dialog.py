@@ -27,9 +27,6 @@ from vms_desktop.settings import (
     write_env,
 )
 
-# Changes to these take effect without a restart; everything else is read at start-up.
-LIVE_VARIABLES: frozenset[str] = frozenset()
-
 
 class SettingsDialog(QDialog):
     """One field per variable; camera lines as ``ID = URL``. Saving validates like start-up."""
@@ -134,7 +131,7 @@ class SettingsDialog(QDialog):
             if values.get(key) != self._original.get(key)
         )
         self.saved = checked
-        self.restart_needed = [key for key in changed if key not in LIVE_VARIABLES]
+        self.restart_needed = changed  # every setting is read at start-up
         self.buttons.setEnabled(True)
         self.accept()
 
