@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -36,14 +37,26 @@ def env_values(settings: Settings) -> dict[str, str]:
 def write_env(path: Path, values: Mapping[str, str]) -> None:
     """Write a ``.env`` file atomically, readable by its owner only (it may hold secrets)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    lines = [f"{key}={_quoted(value)}" for key, value in sorted(values.items())]
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("# Written by the vms_desktop settings dialog.\n" + "\n".join(lines) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    lines = ["# Written by the vms_desktop settings dialog."]
+    lines += [f"{key}={_quoted(value)}" for key, value in sorted(values.items())]
+    # A fresh name nobody else can hold (O_EXCL), so two writers never share a half-written file.
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    # The rename is durable only once the folder's entry is on disk.
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def _quoted(value: str) -> str:
