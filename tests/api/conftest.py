@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastapi.routing
 import httpx
 import pytest
 
@@ -115,3 +116,12 @@ def wait_recording(running: Running, camera_id: str, seconds: float, timeout: fl
 
     wait_until(recorded, timeout, f"camera {camera_id} recording {seconds} s", poll=0.1)
 
+
+def served_routes(app: Any) -> list[Any]:
+    """Every route ``app`` serves, those of the routers it includes too.
+
+    Since FastAPI 0.137 an included router is one entry of ``app.routes``, which
+    ``iter_route_contexts`` walks into; earlier versions list the included routes themselves.
+    """
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    return list(walk(app.routes)) if walk is not None else list(app.routes)
