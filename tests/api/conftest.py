@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastapi.routing
 import httpx
 import pytest
 
 from tests.support.ports import free_port
 from tests.support.seaweedfs import s3_environment
+from tests.support.waiting import wait_until
 from vms_desktop.engine.clock import WallClock
 from vms_desktop.runtime import Runtime, build_runtime
 from vms_desktop.settings import load_settings
@@ -33,15 +34,16 @@ class Running:
 
     def wait_ready(self, event_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """Poll ``GET /clips/{id}/url`` until the clip is ready; returns the URL body."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def link() -> dict[str, Any] | None:
             response = self.client.get(f"/clips/{event_id}/url")
             if response.status_code == 200:
                 body: dict[str, Any] = response.json()
                 return body
             assert response.status_code == 202, response.text
-            time.sleep(0.2)
-        raise AssertionError(f"clip {event_id} not ready after {timeout} s")
+            return None
+
+        return wait_until(link, timeout, f"clip {event_id} ready", poll=0.2)
 
 
 ServiceFactory = Callable[..., Running]
@@ -106,11 +108,20 @@ def make_service(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ser
 
 def wait_recording(running: Running, camera_id: str, seconds: float, timeout: float = 30) -> None:
     """Wait until a camera's buffer holds ``seconds`` of footage."""
-    deadline = time.monotonic() + timeout
     buffer = running.runtime.recorder.buffer(camera_id)
-    while time.monotonic() < deadline:
+
+    def recorded() -> bool:
         oldest, newest = buffer.oldest, buffer.newest
-        if oldest is not None and newest is not None and newest - oldest >= seconds:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"camera {camera_id} did not record {seconds} s in {timeout} s")
+        return oldest is not None and newest is not None and newest - oldest >= seconds
+
+    wait_until(recorded, timeout, f"camera {camera_id} recording {seconds} s", poll=0.1)
+
+
+def served_routes(app: Any) -> list[Any]:
+    """Every route ``app`` serves, those of the routers it includes too.
+
+    Since FastAPI 0.137 an included router is one entry of ``app.routes``, which
+    ``iter_route_contexts`` walks into; earlier versions list the included routes themselves.
+    """
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    return list(walk(app.routes)) if walk is not None else list(app.routes)

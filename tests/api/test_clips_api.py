@@ -15,7 +15,7 @@ import av
 import httpx
 import pytest
 
-from tests.api.conftest import Running, ServiceFactory, wait_recording
+from tests.api.conftest import Running, ServiceFactory, served_routes, wait_recording
 from tests.support.media import make_camera_file, record_file, stamp_of
 from tests.support.rtsp_camera import RtspCamera
 from tests.support.seaweedfs import SeaweedServer
@@ -392,7 +392,7 @@ def test_host_origin_and_token_rules(make_service: ServiceFactory) -> None:
     app = service.runtime.api._server.config.app  # type: ignore[union-attr]
     anonymous = httpx.Client(base_url=service.base_url, timeout=30)
     checked = 0
-    for route in app.routes:
+    for route in served_routes(app):
         path = getattr(route, "path", "")
         for method in getattr(route, "methods", set()) - {"HEAD"}:
             concrete = path.replace("{event_id}", "ev1").replace("{file_name}", "ev1.mp4")
@@ -458,11 +458,31 @@ def test_cleanup_removes_old_clips_only(make_service: ServiceFactory, store_kind
     assert meta is not None
     aged = replace(meta, created_at=meta.created_at - timedelta(days=10))
     runtime.index.upsert(aged)
+    kept = runtime.index.get("keep-me")
+    assert kept is not None
     response = service.client.post("/clips/cleanup?days_old=7")
     assert response.json()["deleted"] == 1 and response.json()["event_ids"] == ["old-one"]
+    cutoff = _seconds(response.json()["cutoff"])
+    assert aged.created_at.timestamp() < cutoff < kept.created_at.timestamp()
     assert service.client.get("/clips/old-one").status_code == 404
     assert service.client.get("/clips/keep-me/url").status_code == 200
     assert service.stored_ids() == ["keep-me"]
+
+
+def test_cleanup_answers_the_cutoff_it_used(make_service: ServiceFactory) -> None:
+    # The service runs as if on another day: the cut-off comes from its clock, not the system's.
+    clock = WallClock(datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC))
+    service = make_service(DEMO, clock=clock)
+    week = timedelta(days=7).total_seconds()
+    before = clock.now()
+    response = service.client.post("/clips/cleanup?days_old=7")
+    after = clock.now()
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["deleted"] == 0 and body["event_ids"] == []
+    assert body["cutoff"].startswith("2031-02-25T05:06:") and body["cutoff"].endswith("Z")
+    # Written to the millisecond, rounded down.
+    assert before - week - 0.001 <= _seconds(body["cutoff"]) <= after - week
 
 
 def test_clip_urls_work_then_expire_and_tampering_is_refused(

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -63,6 +63,14 @@ class GenerateResult:
     job: ClipJob
     created: bool
     meta: ClipMeta | None = None
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    """What a cleanup deleted, and the moment before which it counted a clip as old."""
+
+    deleted: list[str]
+    cutoff: datetime
 
 
 class ClipService:
@@ -293,15 +301,23 @@ class ClipService:
 
     def cleanup(self, days_old: int) -> list[str]:
         """Delete clips stored more than ``days_old`` days ago; returns their event ids."""
+        return self.delete_older_than(days_old).deleted
+
+    def delete_older_than(self, days_old: int) -> CleanupResult:
+        """Delete clips stored more than ``days_old`` days ago; returns their event ids and
+        the cut-off, read once from the service's clock (nothing is deleted after a jump of
+        the system clock, see below).
+        """
         if days_old < 1:
             raise ValueError("days_old must be at least 1")
-        drift = abs(time.time() - self.clock.now() - self._wall_offset)
+        now = self.clock.now()
+        cutoff = to_datetime(now) - timedelta(days=days_old)
+        drift = abs(time.time() - now - self._wall_offset)
         if drift > 3600:
             # The system clock moved by over an hour since start: a cut-off computed now could
             # wipe the whole catalogue, so nothing is deleted until the service restarts.
             log.warning("system clock jumped by %.0f s; clip cleanup skipped", drift)
-            return []
-        cutoff = to_datetime(self.clock.now()) - timedelta(days=days_old)
+            return CleanupResult([], cutoff)
         deleted: list[str] = []
         while True:
             batch = self.index.ids_older_than(cutoff, 500)
@@ -320,7 +336,7 @@ class ClipService:
         if deleted:
             log.info("cleanup removed %d clips older than %d days", len(deleted), days_old)
         self.jobs.forget_finished_before(cutoff)
-        return deleted
+        return CleanupResult(deleted, cutoff)
 
     def _drain_estimate(self) -> int:
         """Seconds until the queue has room: waiting jobs over workers times a build's time."""
