@@ -87,15 +87,33 @@ class LiveFeed(Protocol):
         ...
 
 
-class Console(Protocol):
-    """Everything the operator console may ask of the service, and the changes it is told of."""
-
-    # ---- known at attach (answered from memory) ------------------------------------------
+class CameraPort(Protocol):
+    """The cameras: their configuration, live pictures, states and recorded footage."""
 
     @property
     def cameras(self) -> Sequence[CameraConfig]:
-        """The configured cameras, sorted by id."""
+        """The configured cameras, sorted by id (known at attach)."""
         ...
+
+    def live_feed(self, camera_id: str) -> LiveFeed:
+        """The camera's live pictures (known at attach; ``UnknownCameraError`` for an unknown
+        id): watching starts with :meth:`LiveFeed.acquire`.
+        """
+        ...
+
+    def camera_statuses(self) -> list[CameraStatus]:
+        """Every camera's current state and measured rate."""
+        ...
+
+    def footage(self, camera_id: str, start: float, end: float) -> list[tuple[float, float]]:
+        """Stretches (epoch seconds) of recorded footage of a camera overlapping [start, end]."""
+        ...
+
+
+class Console(CameraPort, Protocol):
+    """Everything the operator console may ask of the service, and the changes it is told of."""
+
+    # ---- known at attach (answered from memory) ------------------------------------------
 
     @property
     def has_local_files(self) -> bool:
@@ -105,20 +123,6 @@ class Console(Protocol):
     @property
     def has_thumbnails(self) -> bool:
         """True when :meth:`thumbnail` can make pictures."""
-        ...
-
-    def live_feed(self, camera_id: str) -> LiveFeed:
-        """The camera's live pictures (``UnknownCameraError`` for an unknown id)."""
-        ...
-
-    # ---- cameras -------------------------------------------------------------------------
-
-    def camera_statuses(self) -> list[CameraStatus]:
-        """Every camera's current state and measured rate."""
-        ...
-
-    def footage(self, camera_id: str, start: float, end: float) -> list[tuple[float, float]]:
-        """Stretches (epoch seconds) of recorded footage of a camera overlapping [start, end]."""
         ...
 
     # ---- clips ---------------------------------------------------------------------------
@@ -198,6 +202,7 @@ class Console(Protocol):
 __all__ = [
     "DEFAULT_PREVIEW_FPS",
     "MAX_URL_EXPIRY",
+    "CameraPort",
     "CatalogueChange",
     "ClipUrl",
     "Console",

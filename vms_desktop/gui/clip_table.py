@@ -23,12 +23,10 @@ from PySide6.QtGui import QImage
 
 from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.clip_query import ClipPage, ClipQuery, listing_key, matches_text
-from vms_desktop.engine.clip_service import ClipService
-from vms_desktop.engine.thumbnails import ThumbnailMaker
-from vms_desktop.gui.clip_actions import clip_source, describe_error
+from vms_desktop.domain.errors import operator_text
+from vms_desktop.engine.console_port import CatalogueChange, Console
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import local_time_text
-from vms_desktop.storage.clip_index import CatalogueChange
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +103,7 @@ def _human_size(size: float) -> str:
 
 
 def _log_count_failure(error: Exception) -> None:
-    log.info("clip count not refreshed: %s", describe_error(error))
+    log.info("clip count not refreshed: %s", operator_text(error))
 
 
 def _gap_seconds(meta: ClipMeta) -> float:
@@ -133,8 +131,7 @@ class ClipTableModel(QAbstractTableModel):
 
     def __init__(
         self,
-        service: ClipService,
-        thumbnails: ThumbnailMaker | None = None,
+        console: Console,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
         parent: QObject | None = None,
@@ -142,8 +139,8 @@ class ClipTableModel(QAbstractTableModel):
         super().__init__(parent)
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        self._service = service
-        self._thumbnails = thumbnails
+        self._console = console
+        self._thumbnails = console.has_thumbnails
         self._page_size = page_size
         self._filter = ClipQuery()
         self._rows: list[ClipMeta] = []
@@ -169,9 +166,9 @@ class ClipTableModel(QAbstractTableModel):
     # ---- public API ------------------------------------------------------------------------
 
     @property
-    def service(self) -> ClipService:
-        """The clip service the rows come from."""
-        return self._service
+    def console(self) -> Console:
+        """The service the rows come from."""
+        return self._console
 
     @property
     def clip_filter(self) -> ClipQuery:
@@ -216,9 +213,9 @@ class ClipTableModel(QAbstractTableModel):
         self._failed.clear()
         self._begin_load()
         query = self._query(None)
-        service = self._service
+        console = self._console
         self._reads.submit(
-            lambda: service.clips(query), self._on_first_page, self._on_refresh_failed, key="rows"
+            lambda: console.clips(query), self._on_first_page, self._on_refresh_failed, key="rows"
         )
 
     def clip_at(self, row: int) -> ClipMeta:
@@ -295,9 +292,9 @@ class ClipTableModel(QAbstractTableModel):
             return
         self._begin_load()
         query = self._query(self._rows[-1] if self._rows else None)
-        service = self._service
+        console = self._console
         self._reads.submit(
-            lambda: service.clips(query), self._on_next_page, self._on_page_failed, key="rows"
+            lambda: console.clips(query), self._on_next_page, self._on_page_failed, key="rows"
         )
 
     # ---- pages arriving --------------------------------------------------------------------
@@ -359,15 +356,15 @@ class ClipTableModel(QAbstractTableModel):
             self._recount()
         self.total_changed.emit(self._total)
         if error is not None:
-            self.load_failed.emit(describe_error(error))
+            self.load_failed.emit(operator_text(error))
         self.page_loaded.emit()
 
     def _recount(self) -> None:
         self._recount_again = False
         query = replace(self._query(None), limit=0)
-        service = self._service
+        console = self._console
         self._reads.submit(
-            lambda: service.clips(query).total, self._on_recounted, _log_count_failure, key="count"
+            lambda: console.clips(query).total, self._on_recounted, _log_count_failure, key="count"
         )
 
     def _on_recounted(self, total: int) -> None:
@@ -562,7 +559,7 @@ class ClipTableModel(QAbstractTableModel):
 
     def _thumbnail_state(self, meta: ClipMeta) -> ThumbnailState:
         key = meta.event_id
-        if self._thumbnails is None:
+        if not self._thumbnails:
             return ThumbnailState.UNAVAILABLE
         if key in self._images:
             return ThumbnailState.READY
@@ -571,7 +568,7 @@ class ClipTableModel(QAbstractTableModel):
         return ThumbnailState.PENDING
 
     def _thumbnail(self, meta: ClipMeta) -> QImage | None:
-        if self._thumbnails is None:
+        if not self._thumbnails:
             return None
         key = meta.event_id
         image = self._images.get(key)
@@ -591,15 +588,14 @@ class ClipTableModel(QAbstractTableModel):
 
     def _pump_thumbnails(self) -> None:
         self._pump_queued = False
-        maker = self._thumbnails
-        if maker is None:
+        if not self._thumbnails:
             return
         while self._wanted and len(self._making) < _THUMBNAIL_THREADS:
             # Newest request first: the rows on screen now, not those scrolled past.
             key, meta = self._wanted.popitem(last=True)
             self._making.add(key)
             self._tasks.submit(
-                partial(_make_thumbnail, self._service, maker, meta),
+                partial(_make_thumbnail, self._console, meta),
                 partial(self._on_thumbnail_ready, meta),
                 partial(self._on_thumbnail_failed, meta),
             )
@@ -619,7 +615,7 @@ class ClipTableModel(QAbstractTableModel):
     def _on_thumbnail_failed(self, meta: ClipMeta, error: Exception) -> None:
         key = meta.event_id
         self._making.discard(key)
-        log.info("no thumbnail for clip %s: %s", key, describe_error(error))
+        log.info("no thumbnail for clip %s: %s", key, operator_text(error))
         self._failed.add(key)
         row = self._row_of.get(key)
         if row is not None:
@@ -633,12 +629,9 @@ class ClipTableModel(QAbstractTableModel):
         self._failed.discard(event_id)
 
 
-def _make_thumbnail(service: ClipService, maker: ThumbnailMaker, meta: ClipMeta) -> QImage:
+def _make_thumbnail(console: Console, meta: ClipMeta) -> QImage:
     """Runs on a pool thread: an image, never a pixmap (pixmaps belong to the GUI thread)."""
-    array = maker.cached(meta)
-    if array is None:
-        array = maker.thumbnail(meta, clip_source(service, meta.event_id))
-    return _to_qimage(array)
+    return _to_qimage(console.thumbnail(meta))
 
 
 class ClipFilterProxyModel(QSortFilterProxyModel):

@@ -47,10 +47,8 @@ from PySide6.QtWidgets import (
 
 from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.clip_query import ClipQuery
-from vms_desktop.domain.errors import SaveCopyError
-from vms_desktop.engine.clip_service import ClipService
-from vms_desktop.engine.thumbnails import ThumbnailMaker
-from vms_desktop.gui.clip_actions import clip_source, describe_error, save_clip_copy
+from vms_desktop.domain.errors import operator_text
+from vms_desktop.engine.console_port import MAX_URL_EXPIRY, CatalogueChange, ClipUrl, Console
 from vms_desktop.gui.clip_table import (
     DEFAULT_PAGE_SIZE,
     ClipColumn,
@@ -64,9 +62,6 @@ from vms_desktop.gui.clip_table import (
 )
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import current_zone_label, local_time_text
-from vms_desktop.storage.base import MAX_URL_EXPIRY, ClipUrl
-from vms_desktop.storage.clip_index import CatalogueChange
-from vms_desktop.storage.local_store import LocalClipStore
 
 log = logging.getLogger(__name__)
 
@@ -157,27 +152,25 @@ class ClipLibraryPanel(QWidget):
 
     def __init__(
         self,
-        service: ClipService,
-        thumbnails: ThumbnailMaker | None = None,
+        console: Console,
         *,
         cameras: Iterable[str] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.service = service
-        self.thumbnails = thumbnails
+        self.console = console
         self._tasks = BackgroundTasks(_ACTION_THREADS, self)
         self._busy: set[tuple[str, str]] = set()  # (action, event id) running
 
-        self.model = ClipTableModel(service, thumbnails, page_size=page_size, parent=self)
+        self.model = ClipTableModel(console, page_size=page_size, parent=self)
         self.proxy = ClipFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.delegate = ClipDelegate(parent=self)
         self.view = QTableView(self)
         self._build_view()
         self._build_filters(
-            sorted(cameras) if cameras is not None else sorted(service.recorder.cameras)
+            sorted(cameras) if cameras is not None else [camera.id for camera in console.cameras]
         )
         self._build_actions()
         self._text_timer = QTimer(self)
@@ -382,11 +375,16 @@ class ClipLibraryPanel(QWidget):
     def on_catalogue_changed(self, change: CatalogueChange) -> None:
         """Clips were stored, changed or removed: follow (wired to the engine bridge)."""
         self.model.apply_change(change)
-        maker = self.thumbnails
-        if maker is not None and change.removed:
+        console = self.console
+        if console.has_thumbnails and change.removed:
             gone = [meta.event_id for meta in change.removed]
             # Cached thumbnail files of deleted clips go too, off the GUI thread.
-            self._tasks.submit(lambda: [maker.forget(event_id) for event_id in gone], _ignore)
+
+            def forget() -> None:
+                for event_id in gone:
+                    console.forget_thumbnail(event_id)
+
+            self._tasks.submit(forget, _ignore)
 
     def selected_clip(self) -> ClipMeta | None:
         """The clip selected in the table."""
@@ -415,11 +413,11 @@ class ClipLibraryPanel(QWidget):
         meta = self.selected_clip()
         if meta is None:
             return
-        service = self.service
+        console = self.console
         self._run(
             "play",
             meta,
-            lambda: clip_source(service, meta.event_id),
+            lambda: console.playback_source(meta.event_id),
             partial(self._on_source_ready, meta),
         )
 
@@ -429,11 +427,11 @@ class ClipLibraryPanel(QWidget):
         if meta is None:
             return
         expiry = self.url_expiry()
-        service = self.service
+        console = self.console
         self._run(
             "link",
             meta,
-            lambda: service.url(meta.event_id, expiry),
+            lambda: console.link(meta.event_id, expiry),
             partial(self._on_url_ready, meta),
         )
 
@@ -460,13 +458,13 @@ class ClipLibraryPanel(QWidget):
     def show_in_folder(self) -> None:
         """Open the folder holding the selected clip's file (local storage only)."""
         meta = self.selected_clip()
-        store = self.service.store
-        if meta is None or not isinstance(store, LocalClipStore):
+        console = self.console
+        if meta is None or not console.has_local_files:
             return
         self._run(
             "show in folder",
             meta,
-            lambda: store.path_of(meta.event_id),
+            lambda: console.local_path(meta.event_id),
             self._on_clip_path,
         )
 
@@ -489,11 +487,11 @@ class ClipLibraryPanel(QWidget):
         if meta is None:
             return
         self.model.set_status(meta.event_id, "verifying…")
-        service = self.service
+        console = self.console
         self._run(
             "verify",
             meta,
-            lambda: service.verify(meta.event_id),
+            lambda: console.verify(meta.event_id),
             partial(self._on_verified, meta),
             partial(self._on_verify_failed, meta),
         )
@@ -617,21 +615,16 @@ class ClipLibraryPanel(QWidget):
         self._show_box(
             QMessageBox.Icon.Warning,
             "Verify",
-            f"Clip {meta.event_id} could not be verified. {describe_error(error)}",
+            f"Clip {meta.event_id} could not be verified. {operator_text(error)}",
         )
 
     def _on_delete_answered(self, box: QMessageBox, meta: ClipMeta, _result: int) -> None:
         if box.standardButton(box.clickedButton()) != QMessageBox.StandardButton.Yes:
             return
-        service, maker = self.service, self.thumbnails
-
-        def delete() -> bool:
-            existed = service.delete(meta.event_id)
-            if maker is not None:
-                maker.forget(meta.event_id)
-            return existed
-
-        self._run("delete", meta, delete, partial(self._on_deleted, meta))
+        console = self.console
+        self._run(
+            "delete", meta, lambda: console.delete(meta.event_id), partial(self._on_deleted, meta)
+        )
 
     def _on_deleted(self, meta: ClipMeta, _existed: bool) -> None:
         self.model.remove_clip(meta.event_id)
@@ -665,17 +658,17 @@ class ClipLibraryPanel(QWidget):
                 self._show_box(
                     QMessageBox.Icon.Warning,
                     action.capitalize(),
-                    f"Clip {meta.event_id}: {describe_error(error)}",
+                    f"Clip {meta.event_id}: {operator_text(error)}",
                 )
 
         self._tasks.submit(work, finish, fail)
 
     def _save(self, meta: ClipMeta, destination: Path) -> None:
-        service = self.service
+        console = self.console
         self._run(
             "save",
             meta,
-            lambda: save_clip_copy(service, meta, destination),
+            lambda: console.save_copy(meta.event_id, destination),
             partial(self._on_saved, meta, destination),
         )
 
@@ -689,7 +682,7 @@ class ClipLibraryPanel(QWidget):
             self.delete_action,
         ):
             each.setEnabled(selected)
-        local = isinstance(self.service.store, LocalClipStore)
+        local = self.console.has_local_files
         self.show_folder_action.setEnabled(selected and local)
         self.show_folder_action.setToolTip(
             "Open the folder holding the clip file"
@@ -742,12 +735,8 @@ __all__ = [
     "ClipLibraryPanel",
     "ClipRole",
     "ClipTableModel",
-    "SaveCopyError",
     "SortRole",
     "ThumbnailRole",
     "ThumbnailState",
     "ThumbnailStateRole",
-    "clip_source",
-    "describe_error",
-    "save_clip_copy",
 ]

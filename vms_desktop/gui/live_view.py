@@ -27,13 +27,14 @@ from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
 from vms_desktop.domain.camera import CameraConfig, CameraState, CameraStatus
 from vms_desktop.domain.errors import UnknownCameraError
-from vms_desktop.engine.preview import (
+from vms_desktop.engine.console_port import (
     DEFAULT_PREVIEW_FPS,
-    CameraPreview,
-    PreviewLease,
+    CameraPort,
+    LiveFeed,
+    LiveLease,
     PreviewPicture,
 )
-from vms_desktop.engine.recorder import Recorder
+from vms_desktop.gui.tasks import BackgroundTasks
 
 LAYOUTS = (1, 4, 9, 16)
 
@@ -70,7 +71,7 @@ def _to_qimage(picture: PreviewPicture, pixel_ratio: float) -> QImage:
 class LiveTile(QWidget):
     """Paints one camera's newest preview picture with its name, state, rates and a REC mark.
 
-    The picture is pulled from the camera's :class:`CameraPreview` on a timer, so a slow paint
+    The picture is pulled from the camera's :class:`LiveFeed` on a timer, so a slow paint
     skips pictures instead of queueing them. The tile watches the preview (at its own pixel
     size) only while it is visible. A tile without a camera fills an empty cell of the grid.
     """
@@ -84,7 +85,7 @@ class LiveTile(QWidget):
     def __init__(
         self,
         camera: CameraConfig | None,
-        preview: CameraPreview | None,
+        preview: LiveFeed | None,
         *,
         fps: float = DEFAULT_PREVIEW_FPS,
         parent: QWidget | None = None,
@@ -94,7 +95,7 @@ class LiveTile(QWidget):
         self.preview = preview
         self.fps = fps
         self._status: CameraStatus | None = None
-        self._lease: PreviewLease | None = None
+        self._lease: LiveLease | None = None
         self._picture: PreviewPicture | None = None
         self._image: QImage | None = None
         self._repainted_at = 0.0
@@ -368,17 +369,16 @@ class LiveGrid(QWidget):
 
     def __init__(
         self,
-        recorder: Recorder,
+        console: CameraPort,
         parent: QWidget | None = None,
         *,
         fps: float = DEFAULT_PREVIEW_FPS,
     ) -> None:
         super().__init__(parent)
         self._tiles: dict[str, LiveTile] = {}
-        for camera_id in sorted(recorder.cameras):
-            tile = LiveTile(
-                recorder.cameras[camera_id], recorder.preview(camera_id), fps=fps, parent=self
-            )
+        for camera in console.cameras:
+            camera_id = camera.id
+            tile = LiveTile(camera, console.live_feed(camera_id), fps=fps, parent=self)
             tile.hide()
             tile.double_clicked.connect(self._on_tile_double_clicked)
             tile.chosen.connect(self._on_tile_chosen)
@@ -397,9 +397,10 @@ class LiveGrid(QWidget):
         palette = self.palette()
         palette.setColor(QPalette.ColorRole.Window, QColor(0, 0, 0))
         self.setPalette(palette)
-        self._recorder = recorder
+        self._console = console
+        self._tasks = BackgroundTasks(1, self)
         # State changes arrive through on_camera_status; the measured camera rates change
-        # without an event, so they are read here (a cheap, thread-safe snapshot).
+        # without an event, so they are read here (off the GUI thread, like every request).
         self._rates_timer = QTimer(self)
         self._rates_timer.setInterval(1000)
         self._rates_timer.timeout.connect(self._on_rates_timer)
@@ -508,9 +509,17 @@ class LiveGrid(QWidget):
         for tile in self._tiles.values():
             tile.stop_watching()
 
+    def stop(self) -> None:
+        """Stop reading camera states (the window is closing)."""
+        self._rates_timer.stop()
+        self._tasks.close()
+
     @Slot()
     def _on_rates_timer(self) -> None:
-        for status in self._recorder.status():
+        self._tasks.submit(self._console.camera_statuses, self._on_statuses, key="rates")
+
+    def _on_statuses(self, statuses: list[CameraStatus]) -> None:
+        for status in statuses:
             self.on_camera_status(status)
 
     # ---- layout ------------------------------------------------------------------------------
