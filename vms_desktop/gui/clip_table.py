@@ -647,11 +647,6 @@ class ClipFilterProxyModel(QSortFilterProxyModel):
         self.setSortRole(SortRole)
         self.setDynamicSortFilter(True)
 
-    @property
-    def quick_text(self) -> str:
-        """The text rows must contain (event id, camera or type); empty: every row."""
-        return self._needle
-
     def set_quick_text(self, text: str) -> None:
         """Show only the loaded rows matching ``text``."""
         text = text.strip()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -45,8 +43,8 @@ from PySide6.QtWidgets import (
 )
 
 from vms_desktop.domain.clip import ClipMeta, iso
-from vms_desktop.domain.errors import PlaybackError
-from vms_desktop.engine.playback import ClipReader, DecodedFrame
+from vms_desktop.engine.clip_decoder import ClipDecoder, ClipInfo
+from vms_desktop.engine.playback import DecodedFrame
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import local_time_text
 
@@ -58,80 +56,25 @@ EVENT_COLOR = QColor(224, 72, 72)  # the timeline's event colour
 _HEADLESS_PLATFORMS = {"offscreen", "minimal", "vnc"}
 
 
-@dataclass(frozen=True)
-class _ClipInfo:
-    fps: float
-    frame_count: int
-    size: tuple[int, int]
-    display_aspect: float
-
-
 class _DecoderSignals(QObject):
-    opened = Signal(int, object)  # session, _ClipInfo
+    """Carries a decoder's outcomes (told on its thread) to the player's thread, by session."""
+
+    opened = Signal(int, object)  # session, ClipInfo
     decoded = Signal(int, object)  # session, DecodedFrame
     failed = Signal(int, str)  # session, message
 
 
-class _Decoder(threading.Thread):
-    """Opens one clip and decodes whichever frame was asked for last; older requests are dropped.
-
-    Only the newest request matters (playback asks for the frame due now, scrubbing for the one
-    under the mouse), so a slow decoder skips pictures instead of falling behind.
-    """
-
-    def __init__(self, source: str, session: int) -> None:
-        super().__init__(name="clip-decoder", daemon=True)
-        self.source = source
-        self.session = session
-        # Unparented, so emitting stays safe even after the player that listens is deleted.
-        self.signals = _DecoderSignals()
-        self._wake = threading.Condition()
-        self._wanted: int | None = None
-        self._stopping = False
-
-    def request(self, index: int) -> None:
-        with self._wake:
-            self._wanted = index
-            self._wake.notify()
-
-    def stop(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify()
-
-    def run(self) -> None:
-        try:
-            reader = ClipReader(self.source)
-        except PlaybackError as exc:
-            self.signals.failed.emit(self.session, str(exc))
-            return
-        except Exception:  # the operator gets a message, the log gets the traceback
-            log.exception("opening a clip failed")
-            self.signals.failed.emit(self.session, "the clip cannot be played")
-            return
-        try:
-            info = _ClipInfo(reader.fps, reader.frame_count, reader.size, reader.display_aspect)
-            self.signals.opened.emit(self.session, info)
-            while True:
-                with self._wake:
-                    while self._wanted is None and not self._stopping:
-                        self._wake.wait()
-                    if self._stopping or self._wanted is None:
-                        return
-                    index = self._wanted
-                    self._wanted = None
-                try:
-                    frame = reader.frame_at(index)
-                except (PlaybackError, IndexError) as exc:
-                    self.signals.failed.emit(self.session, str(exc))
-                    continue
-                except Exception:
-                    log.exception("decoding frame %d failed", index)
-                    self.signals.failed.emit(self.session, f"frame {index} cannot be decoded")
-                    continue
-                self.signals.decoded.emit(self.session, frame)
-        finally:
-            reader.close()
+def _start_decoder(source: str, session: int) -> tuple[ClipDecoder, _DecoderSignals]:
+    # Unparented signals, so emitting stays safe even after the player that listens is deleted.
+    signals = _DecoderSignals()
+    # The callbacks hold the signals object, so it lives as long as the decoder does.
+    decoder = ClipDecoder(
+        source,
+        lambda info: signals.opened.emit(session, info),
+        lambda frame: signals.decoded.emit(session, frame),
+        lambda message: signals.failed.emit(session, message),
+    )
+    return decoder, signals
 
 
 class VideoSurface(QWidget):
@@ -279,7 +222,7 @@ class EventSeekBar(QSlider):
         painter.end()
 
 
-def _stop_decoders(decoders: list[_Decoder], *_: object) -> None:
+def _stop_decoders(decoders: list[ClipDecoder], *_: object) -> None:
     for decoder in decoders:
         decoder.stop()
 
@@ -320,15 +263,16 @@ class ClipPlayer(QWidget):
         super().__init__(parent)
         self.snapshot_dir = Path(platformdirs.user_pictures_dir())
         self._session = 0
-        self._decoder: _Decoder | None = None
+        self._decoder: ClipDecoder | None = None
+        self._decoder_signals: _DecoderSignals | None = None
         # A player deleted without being closed must not leave its decoder waiting forever; the
         # hook holds this list, not the player, which is gone by the time it runs.
-        live: list[_Decoder] = []
+        live: list[ClipDecoder] = []
         self._live_decoders = live
         self.destroyed.connect(functools.partial(_stop_decoders, live))
         self._source = ""
         self._meta: ClipMeta | None = None
-        self._info: _ClipInfo | None = None
+        self._info: ClipInfo | None = None
         self._frame: DecodedFrame | None = None
         self._target = 0
         self._playing = False
@@ -440,11 +384,11 @@ class ClipPlayer(QWidget):
         self._stop_decoder(wait=False)
         self._source, self._meta = source, meta
         self._reset("Opening clip…", f"Opening {self._source_name()}")
-        decoder = _Decoder(source, self._session)
-        decoder.signals.opened.connect(self._on_opened)
-        decoder.signals.decoded.connect(self._on_decoded)
-        decoder.signals.failed.connect(self._on_failed)
-        self._decoder = decoder
+        decoder, signals = _start_decoder(source, self._session)
+        signals.opened.connect(self._on_opened)
+        signals.decoded.connect(self._on_decoded)
+        signals.failed.connect(self._on_failed)
+        self._decoder, self._decoder_signals = decoder, signals
         self._live_decoders[:] = [decoder]
         decoder.start()
 
@@ -525,6 +469,11 @@ class ClipPlayer(QWidget):
         return _write_png(image, Path(path))
 
     @property
+    def decoder(self) -> ClipDecoder | None:
+        """The thread decoding the open clip, if one is open or opening."""
+        return self._decoder
+
+    @property
     def is_playing(self) -> bool:
         """True while playing."""
         return self._playing
@@ -576,7 +525,7 @@ class ClipPlayer(QWidget):
 
     # -- decoder results -----------------------------------------------------------------
 
-    def _on_opened(self, session: int, info: _ClipInfo) -> None:
+    def _on_opened(self, session: int, info: ClipInfo) -> None:
         if session != self._session:
             return
         self._info = info
@@ -746,6 +695,7 @@ class ClipPlayer(QWidget):
     def _stop_decoder(self, *, wait: bool) -> None:
         self.pause()
         decoder, self._decoder = self._decoder, None
+        self._decoder_signals = None
         self._live_decoders.clear()
         if decoder is None:
             return
@@ -772,7 +722,7 @@ class ClipPlayer(QWidget):
         for widget in self._controls:
             widget.setEnabled(enabled)
 
-    def _event_index(self, info: _ClipInfo) -> int | None:
+    def _event_index(self, info: ClipInfo) -> int | None:
         if self._meta is None:
             return None
         pre = (self._meta.event.timestamp - self._meta.window_start).total_seconds()
