@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
-    QColor,
     QContextMenuEvent,
     QFocusEvent,
     QFont,
@@ -34,6 +33,8 @@ from vms_desktop.engine.console_port import (
     LiveLease,
     PreviewPicture,
 )
+from vms_desktop.gui import palette
+from vms_desktop.gui.pictures import fitted_rect, rgb_image
 from vms_desktop.gui.tasks import BackgroundTasks
 
 LAYOUTS = (1, 4, 9, 16)
@@ -46,26 +47,9 @@ _STATE_TEXT = {
     CameraState.AUTH_FAILED: "auth failed",
     CameraState.STOPPED: "stopped",
 }
-_BACKGROUND = QColor(18, 18, 20)
-_BAR = QColor(0, 0, 0, 150)
-_DIM = QColor(0, 0, 0, 150)
-_TEXT = QColor(235, 235, 235)
-_MUTED = QColor(150, 150, 155)
-_REC = QColor(220, 30, 30)
-_WARN = QColor(255, 190, 60)
-_SELECTED = QColor(64, 156, 255)
 _SELECTED_WIDTH = 3
 # A picture this old while the camera records means the preview (not the camera) is stuck.
 STALE_SECONDS = 3.0
-
-
-def _to_qimage(picture: PreviewPicture, pixel_ratio: float) -> QImage:
-    """Wraps the RGB array without copying; the caller keeps ``picture`` alive with the image."""
-    image = picture.image
-    height, width = image.shape[:2]
-    qimage = QImage(image.data, width, height, image.strides[0], QImage.Format.Format_RGB888)
-    qimage.setDevicePixelRatio(pixel_ratio)
-    return qimage
 
 
 class LiveTile(QWidget):
@@ -224,7 +208,10 @@ class LiveTile(QWidget):
         if picture is not self._picture:
             self._picture = picture
             ratio = self.devicePixelRatioF()
-            self._image = _to_qimage(picture, ratio) if picture is not None else None
+            # The tile keeps ``picture`` with the image, which borrows its array.
+            self._image = (
+                rgb_image(picture.image, pixel_ratio=ratio) if picture is not None else None
+            )
             self.update()
         elif time.monotonic() - self._repainted_at > 1.0:
             self.update()  # rates and the picture's age move on even when the picture does not
@@ -268,19 +255,21 @@ class LiveTile(QWidget):
         self._repainted_at = time.monotonic()
         painter = QPainter(self)
         try:
-            painter.fillRect(self.rect(), _BACKGROUND)
+            painter.fillRect(self.rect(), palette.VIDEO_BACKGROUND)
             message = self.placeholder_text()
             if self._image is not None:
                 target = self._picture_rect(self._image)
                 painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
                 painter.drawImage(target, self._image)
                 if message:
-                    painter.fillRect(target, _DIM)  # a frozen picture must not pass for live
+                    painter.fillRect(
+                        target, palette.DIMMED
+                    )  # a frozen picture must not pass for live
             self._paint_overlay(painter)
             if message:
                 self._paint_message(painter, message)
             if self._selected:
-                pen = QPen(_SELECTED, _SELECTED_WIDTH)
+                pen = QPen(palette.SELECTED, _SELECTED_WIDTH)
                 pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
                 painter.setPen(pen)
                 painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -290,12 +279,8 @@ class LiveTile(QWidget):
             painter.end()
 
     def _picture_rect(self, image: QImage) -> QRectF:
-        size = image.deviceIndependentSize().scaled(
-            self.rect().size().toSizeF(), Qt.AspectRatioMode.KeepAspectRatio
-        )
-        x = (self.width() - size.width()) / 2
-        y = (self.height() - size.height()) / 2
-        return QRectF(x, y, size.width(), size.height())
+        size = image.deviceIndependentSize()
+        return fitted_rect(size.width(), size.height(), self.rect())
 
     def _paint_overlay(self, painter: QPainter) -> None:
         title, line = self.overlay_lines()
@@ -305,14 +290,14 @@ class LiveTile(QWidget):
         metrics = QFontMetrics(font)
         bar = metrics.height() + 6
         width, height = self.width(), self.height()
-        painter.fillRect(QRect(0, 0, width, bar), _BAR)
-        painter.fillRect(QRect(0, height - bar, width, bar), _BAR)
+        painter.fillRect(QRect(0, 0, width, bar), palette.OVERLAY_BAR)
+        painter.fillRect(QRect(0, height - bar, width, bar), palette.OVERLAY_BAR)
         recording = self._status is not None and self._status.state is CameraState.RECORDING
         rec_width = metrics.horizontalAdvance("REC") + bar if recording else 0
         bold = QFont(font)
         bold.setBold(True)
         painter.setFont(bold)
-        painter.setPen(_TEXT)
+        painter.setPen(palette.OVERLAY_TEXT)
         name = QFontMetrics(bold).elidedText(
             title, Qt.TextElideMode.ElideRight, width - 12 - rec_width
         )
@@ -323,10 +308,10 @@ class LiveTile(QWidget):
             dot = bar // 2
             left = width - rec_width - 2
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setBrush(_REC)
+            painter.setBrush(palette.RECORDING)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.drawEllipse(QRect(left, (bar - dot) // 2, dot, dot))
-            painter.setPen(_REC)
+            painter.setPen(palette.RECORDING)
             painter.drawText(
                 QRect(left + dot + 4, 0, rec_width - dot - 4, bar),
                 Qt.AlignmentFlag.AlignVCenter,
@@ -334,7 +319,7 @@ class LiveTile(QWidget):
             )
         painter.setFont(font)
         warn = not recording or self._stale_age() is not None
-        painter.setPen(_WARN if warn else _MUTED)
+        painter.setPen(palette.WARNING_TEXT if warn else palette.MUTED_TEXT)
         text = metrics.elidedText(line, Qt.TextElideMode.ElideRight, width - 12)
         painter.drawText(
             QRect(6, height - bar, width - 12, bar), Qt.AlignmentFlag.AlignVCenter, text
@@ -344,7 +329,7 @@ class LiveTile(QWidget):
         font = QFont(self.font())
         font.setPointSizeF(font.pointSizeF() * (1.25 if self.height() > 200 else 1.0))
         painter.setFont(font)
-        painter.setPen(_TEXT if self.camera is not None else _MUTED)
+        painter.setPen(palette.OVERLAY_TEXT if self.camera is not None else palette.MUTED_TEXT)
         area = self.rect().adjusted(12, 0, -12, 0)
         painter.drawText(
             area, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), message
@@ -394,9 +379,9 @@ class LiveGrid(QWidget):
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(2)
         self.setAutoFillBackground(True)
-        palette = self.palette()
-        palette.setColor(QPalette.ColorRole.Window, QColor(0, 0, 0))
-        self.setPalette(palette)
+        colours = self.palette()
+        colours.setColor(QPalette.ColorRole.Window, palette.GRID_BACKGROUND)
+        self.setPalette(colours)
         self._console = console
         self._tasks = BackgroundTasks(1, self)
         # State changes arrive through on_camera_status; the measured camera rates change

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 from vms_desktop.domain.clip import ClipJob, ClipMeta
 from vms_desktop.domain.clip_query import ClipQuery
 from vms_desktop.engine.console_port import CatalogueChange, Console, DashboardFigures
+from vms_desktop.gui import palette
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import current_zone_label, utc_offset
 from vms_desktop.gui.timeline_model import TimelineModel
@@ -29,9 +30,6 @@ log = logging.getLogger(__name__)
 LANE_HEIGHT = 0.6
 _MAX_DOTS = 2000  # clips read per stretch of the timeline
 _REDRAW_DELAY_MS = 250
-_FOOTAGE = (47, 109, 181, 170)
-_EVENT = (224, 72, 72)
-_PENDING = (230, 170, 60)
 
 
 class LocalTimeAxis(pg.DateAxisItem):  # type: ignore[misc]  # pyqtgraph has no types
@@ -77,7 +75,7 @@ class TimelinePlot(QWidget):
         self.draws = 0  # how often the event dots were drawn (they are drawn once per burst)
         self.axis = LocalTimeAxis()
         self.plot = pg.PlotWidget(axisItems={"bottom": self.axis})
-        self.plot.setBackground("#181b20")
+        self.plot.setBackground(palette.PLOT_BACKGROUND)
         self.plot.showGrid(x=True, y=False, alpha=0.2)
         self.plot.setMouseEnabled(x=True, y=False)
         self.plot.getPlotItem().hideButtons()
@@ -85,14 +83,16 @@ class TimelinePlot(QWidget):
         left.setTicks([[(i, cam) for i, cam in enumerate(self.camera_ids)]])
         self.plot.setYRange(-0.8, max(0.8, len(self.camera_ids) - 0.2))
         self._footage = pg.BarGraphItem(
-            x0=[], x1=[], y=[], height=LANE_HEIGHT, brush=_FOOTAGE, pen=None
+            x0=[], x1=[], y=[], height=LANE_HEIGHT, brush=palette.FOOTAGE, pen=None
         )
-        self._events = pg.ScatterPlotItem(size=11, brush=_EVENT, pen=pg.mkPen("#ffffff", width=1))
+        self._events = pg.ScatterPlotItem(
+            size=11, brush=palette.EVENT, pen=pg.mkPen(palette.DOT_OUTLINE, width=1)
+        )
         self._pending = pg.ScatterPlotItem(
-            size=11, brush=_PENDING, symbol="t", pen=pg.mkPen("#ffffff", width=1)
+            size=11, brush=palette.PENDING, symbol="t", pen=pg.mkPen(palette.DOT_OUTLINE, width=1)
         )
         self._now = pg.InfiniteLine(
-            angle=90, pen=pg.mkPen("#e0e0e0", width=1, style=Qt.PenStyle.DashLine)
+            angle=90, pen=pg.mkPen(palette.PLOT_MARK, width=1, style=Qt.PenStyle.DashLine)
         )
         for item in (self._footage, self._events, self._pending, self._now):
             self.plot.addItem(item)
@@ -275,15 +275,15 @@ class DashboardPanel(QWidget):
             camera.id: deque(maxlen=self.HISTORY) for camera in console.cameras
         }
         self.per_hour = self._plot("Clips per hour (24 h)", date_axis=True)
-        self._hour_bars = pg.BarGraphItem(x=[], height=[], width=3000, brush=(47, 109, 181))
+        self._hour_bars = pg.BarGraphItem(x=[], height=[], width=3000, brush=palette.CHART_BARS)
         self.per_hour.addItem(self._hour_bars)
         self.storage = self._plot("Storage used (MB)", date_axis=True)
-        self._storage_curve = self.storage.plot(pen=pg.mkPen((80, 180, 120), width=2))
+        self._storage_curve = self.storage.plot(pen=pg.mkPen(palette.CHART_STORAGE, width=2))
         self.queue = self._plot("Upload queue", date_axis=True)
-        self._queue_curve = self.queue.plot(pen=pg.mkPen((230, 170, 60), width=2), stepMode=None)
+        self._queue_curve = self.queue.plot(pen=pg.mkPen(palette.PENDING, width=2), stepMode=None)
         self.fps = self._plot("Camera fps", date_axis=True)
         self.fps.addLegend(offset=(5, 5))
-        colours = [(224, 72, 72), (47, 109, 181), (80, 180, 120), (230, 170, 60), (170, 110, 210)]
+        colours = palette.CAMERA_LINES
         self._fps_curves = {
             cam: self.fps.plot(name=cam, pen=pg.mkPen(colours[i % len(colours)], width=2))
             for i, cam in enumerate(self._fps)
@@ -303,7 +303,7 @@ class DashboardPanel(QWidget):
     def _plot(self, title: str, *, date_axis: bool) -> pg.PlotWidget:
         axis = {"bottom": LocalTimeAxis()} if date_axis else {}
         plot = pg.PlotWidget(axisItems=axis, title=title)
-        plot.setBackground("#181b20")
+        plot.setBackground(palette.PLOT_BACKGROUND)
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setMouseEnabled(x=False, y=False)
         plot.getPlotItem().hideButtons()

@@ -10,22 +10,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import numpy as np
-import numpy.typing as npt
 import platformdirs
-from PySide6.QtCore import QObject, QPoint, QRect, QSignalBlocker, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QCloseEvent,
-    QColor,
     QGuiApplication,
     QImage,
     QImageWriter,
     QKeyEvent,
-    QMouseEvent,
-    QPainter,
-    QPaintEvent,
-    QPen,
-    QPolygon,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -33,10 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
-    QSlider,
     QStyle,
-    QStyleOptionSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -45,13 +34,14 @@ from PySide6.QtWidgets import (
 from vms_desktop.domain.clip import ClipMeta, iso
 from vms_desktop.engine.clip_decoder import ClipDecoder, ClipInfo
 from vms_desktop.engine.playback import DecodedFrame
+from vms_desktop.gui.player.seek_bar import EventSeekBar
+from vms_desktop.gui.player.surface import VideoSurface
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import local_time_text
 
 log = logging.getLogger(__name__)
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
-EVENT_COLOR = QColor(224, 72, 72)  # the timeline's event colour
 # Platforms with nobody in front of the screen: a file dialog there would wait forever.
 _HEADLESS_PLATFORMS = {"offscreen", "minimal", "vnc"}
 
@@ -75,151 +65,6 @@ def _start_decoder(source: str, session: int) -> tuple[ClipDecoder, _DecoderSign
         lambda message: signals.failed.emit(session, message),
     )
     return decoder, signals
-
-
-class VideoSurface(QWidget):
-    """Paints the current picture as large as fits, aspect kept, black bars around it."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._image: QImage | None = None
-        self._pixels: npt.NDArray[np.uint8] | None = None
-        self._aspect = 4 / 3
-        self._message = ""
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(160, 90)
-        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
-
-    def sizeHint(self) -> QSize:
-        return QSize(640, 480)
-
-    @property
-    def image(self) -> QImage | None:
-        """The picture shown, at the clip's size."""
-        return self._image
-
-    @property
-    def pixels(self) -> npt.NDArray[np.uint8] | None:
-        """The RGB array behind :attr:`image`."""
-        return self._pixels
-
-    @property
-    def message(self) -> str:
-        """Text shown instead of (or over) the picture; empty when there is none."""
-        return self._message
-
-    def show_pixels(self, rgb: npt.NDArray[np.uint8], aspect: float) -> None:
-        """Show an RGB array (height, width, 3); the surface keeps it, the image borrows it."""
-        height, width, _ = rgb.shape
-        self._pixels = rgb
-        self._image = QImage(rgb.data, width, height, rgb.strides[0], QImage.Format.Format_RGB888)
-        self._aspect = aspect
-        self._message = ""
-        self.update()
-
-    def show_message(self, text: str, *, keep_picture: bool = False) -> None:
-        """Show ``text``; the picture stays underneath only if asked."""
-        if not keep_picture:
-            self._image = self._pixels = None
-        self._message = text
-        self.update()
-
-    def picture_rect(self) -> QRect:
-        """Where the picture is painted: centred, as large as fits with its aspect kept."""
-        area = self.rect()
-        if area.width() <= 0 or area.height() <= 0:
-            return QRect()
-        if area.width() / area.height() > self._aspect:
-            width, height = round(area.height() * self._aspect), area.height()
-        else:
-            width, height = area.width(), round(area.width() / self._aspect)
-        return QRect(
-            area.x() + (area.width() - width) // 2,
-            area.y() + (area.height() - height) // 2,
-            width,
-            height,
-        )
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), Qt.GlobalColor.black)
-        if self._image is not None:
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-            painter.drawImage(self.picture_rect(), self._image)
-        if self._message:
-            box = self.rect().adjusted(16, 16, -16, -16)
-            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
-            bounds = painter.boundingRect(box, flags, self._message).adjusted(-10, -6, 10, 6)
-            painter.fillRect(bounds, QColor(0, 0, 0, 190))
-            painter.setPen(QColor(235, 235, 235))
-            painter.drawText(box, flags, self._message)
-        painter.end()
-
-
-class EventSeekBar(QSlider):
-    """A horizontal frame slider with the event's frame marked; clicking the groove jumps there."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(Qt.Orientation.Horizontal, parent)
-        self._marker: int | None = None
-        self.setMinimumHeight(26)
-        self.setPageStep(15)
-
-    @property
-    def marker(self) -> int | None:
-        """The frame marked as the event's moment, or None."""
-        return self._marker
-
-    def set_marker(self, value: int | None) -> None:
-        self._marker = value
-        self.update()
-
-    def _geometry(self) -> tuple[QRect, QRect]:
-        option = QStyleOptionSlider()
-        self.initStyleOption(option)
-        style = self.style()
-        groove = style.subControlRect(
-            QStyle.ComplexControl.CC_Slider, option, QStyle.SubControl.SC_SliderGroove, self
-        )
-        handle = style.subControlRect(
-            QStyle.ComplexControl.CC_Slider, option, QStyle.SubControl.SC_SliderHandle, self
-        )
-        return groove, handle
-
-    def value_x(self, value: int) -> int:
-        """The x coordinate of the handle's centre when the slider shows ``value``."""
-        groove, handle = self._geometry()
-        span = max(0, groove.width() - handle.width())
-        offset = QStyle.sliderPositionFromValue(self.minimum(), self.maximum(), value, span)
-        return groove.x() + handle.width() // 2 + offset
-
-    def marker_x(self) -> int | None:
-        """The x coordinate the event marker is drawn at, or None without a marker."""
-        return None if self._marker is None else self.value_x(self._marker)
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        groove, handle = self._geometry()
-        point = event.position().toPoint()
-        if event.button() == Qt.MouseButton.LeftButton and not handle.contains(point):
-            # Jump to the click instead of paging towards it: operators aim at a moment.
-            span = max(1, groove.width() - handle.width())
-            x = point.x() - groove.x() - handle.width() // 2
-            self.setValue(QStyle.sliderValueFromPosition(self.minimum(), self.maximum(), x, span))
-        super().mousePressEvent(event)
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
-        x = self.marker_x()
-        if x is None:
-            return
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(EVENT_COLOR, 2))
-        painter.drawLine(x, 5, x, self.height() - 1)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(EVENT_COLOR)
-        painter.drawPolygon(QPolygon([QPoint(x - 5, 0), QPoint(x + 5, 0), QPoint(x, 6)]))
-        painter.end()
 
 
 def _stop_decoders(decoders: list[ClipDecoder], *_: object) -> None:
