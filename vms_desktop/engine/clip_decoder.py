@@ -93,3 +93,6 @@ class ClipDecoder(threading.Thread):
                 self._on_decoded(frame)
         finally:
             reader.close()
+
+
+__all__ = ["ClipDecoder", "ClipInfo", "DecodedFrame"]

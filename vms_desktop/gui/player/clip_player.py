@@ -32,8 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from vms_desktop.domain.clip import ClipMeta, iso
-from vms_desktop.engine.clip_decoder import ClipDecoder, ClipInfo
-from vms_desktop.engine.playback import DecodedFrame
+from vms_desktop.engine.clip_decoder import ClipDecoder, ClipInfo, DecodedFrame
 from vms_desktop.gui.player.seek_bar import EventSeekBar
 from vms_desktop.gui.player.surface import VideoSurface
 from vms_desktop.gui.tasks import BackgroundTasks
