@@ -93,7 +93,7 @@ class Runtime:
     outbox: UploadOutbox | None = None
     api: ApiServer | None = None
     started: list[str] = field(default_factory=list)
-    _console: EmbeddedConsole | None = None
+    _console: EmbeddedConsole | None = field(default=None, init=False, repr=False)
 
     @property
     def console(self) -> EmbeddedConsole:
