@@ -57,7 +57,7 @@ def measure(app: QApplication, cameras: int, seconds: float, size: str) -> dict[
     )
     runtime = build_runtime(load_settings(env_files=[], environ=environ))
     runtime.start(with_api=False)
-    bridge = EngineBridge(runtime.recorder, runtime.service, runtime.health)
+    bridge = EngineBridge(runtime.console)
     window = MainWindow(
         bridge, settings_store=QSettings(str(work / "ui.ini"), QSettings.Format.IniFormat)
     )

@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support.ports import free_port  # noqa: E402
-from vms_desktop.engine.thumbnails import ThumbnailMaker  # noqa: E402
 from vms_desktop.gui.bridge import EngineBridge  # noqa: E402
 from vms_desktop.gui.main_window import MainWindow  # noqa: E402
 from vms_desktop.gui.resources import stylesheet  # noqa: E402
@@ -70,12 +69,11 @@ def main() -> int:
     runtime = build_runtime(settings)
     runtime.start()
     assert runtime.api is not None
-    bridge = EngineBridge(runtime.recorder, runtime.service, runtime.health)
+    bridge = EngineBridge(runtime.console)
     window = MainWindow(
         bridge,
         api_url=runtime.api.base_url,
         settings_store=QSettings(str(work / "console.ini"), QSettings.Format.IniFormat),
-        thumbnails=ThumbnailMaker(work / "thumbnails"),
     )
     window.resize(1600, 1000)
     window.show()

@@ -91,11 +91,11 @@ def run_verify(settings: Settings, event_ids: Sequence[str]) -> int:
 def run_apply_lifecycle(settings: Settings) -> int:
     """Make the bucket expire clips after RETENTION_DAYS."""
     store = build_store(settings)
-    apply = getattr(store, "apply_lifecycle", None)
-    if apply is None:
+    lifecycle = store.lifecycle()
+    if lifecycle is None:
         print("vms-desktop: apply-lifecycle needs VIDEO_STORAGE_TYPE=s3", file=sys.stderr)
         return 2
-    apply(settings.retention_days)
+    lifecycle.apply_lifecycle(settings.retention_days)
     print(f"bucket {settings.s3_bucket_name}: clips expire after {settings.retention_days} days")
     return 0
 
@@ -204,7 +204,6 @@ def run_console(settings: Settings) -> int:
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     import vms_desktop.gui  # noqa: F401  (pins the Qt binding before qasync is imported)
-    from vms_desktop.engine.thumbnails import ThumbnailMaker
     from vms_desktop.gui.bridge import EngineBridge
     from vms_desktop.gui.main_window import MainWindow, default_env_path
     from vms_desktop.gui.qt_logging import route_qt_messages
@@ -249,13 +248,12 @@ def run_console(settings: Settings) -> int:
         except ApiStartError as exc:
             log.error("%s", exc)
             server = None
-        bridge = EngineBridge(runtime.recorder, runtime.service, runtime.health)
+        bridge = EngineBridge(runtime.console)
         window = MainWindow(
             bridge,
             api_url=server.base_url if server else "",
             api_token=token,
             open_settings=open_settings,
-            thumbnails=ThumbnailMaker(settings.state_path / "thumbnails"),
         )
         if server is None:
             QMessageBox.warning(window, "API not started", "The HTTP API could not listen.")

@@ -13,9 +13,11 @@ from vms_desktop.domain.errors import StoreError
 from vms_desktop.engine.clip_builder import ClipSpec
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
+from vms_desktop.engine.embedded_console import EmbeddedConsole
 from vms_desktop.engine.health import HealthMonitor
 from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.sources import Timeouts
+from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.settings import Settings
 from vms_desktop.storage.base import ClipStore
 from vms_desktop.storage.clip_index import ClipIndex
@@ -91,14 +93,29 @@ class Runtime:
     outbox: UploadOutbox | None = None
     api: ApiServer | None = None
     started: list[str] = field(default_factory=list)
+    _console: EmbeddedConsole | None = field(default=None, init=False, repr=False)
+
+    @property
+    def console(self) -> EmbeddedConsole:
+        """What the operator console talks to (made on first use, thumbnails cached in the
+        state folder).
+        """
+        if self._console is None:
+            self._console = EmbeddedConsole(
+                self.recorder,
+                self.service,
+                self.health,
+                ThumbnailMaker(self.settings.state_path / "thumbnails"),
+            )
+        return self._console
 
     def start(self, *, with_api: bool = True) -> None:
         """Record, resume jobs, drain the upload queue, listen for requests."""
         if self.settings.s3_apply_lifecycle:
-            apply_lifecycle = getattr(self.store, "apply_lifecycle", None)
-            if apply_lifecycle is not None:
+            lifecycle = self.store.lifecycle()
+            if lifecycle is not None:
                 try:
-                    apply_lifecycle(self.settings.retention_days)
+                    lifecycle.apply_lifecycle(self.settings.retention_days)
                     log.info(
                         "bucket lifecycle: clips expire after %d days", self.settings.retention_days
                     )
@@ -139,8 +156,7 @@ class Runtime:
             self.recorder.stop()
         self.jobs.close()
         self.index.close()
-        if isinstance(self.store, LocalClipStore):
-            self.store.close()
+        self.store.close()
         self.started.clear()
 
     def _app(self) -> object:
@@ -161,14 +177,19 @@ class Runtime:
             store_unavailable=lambda: health.store_unavailable,
             store_failed=health.store_failed,
         )
-        if isinstance(self.store, LocalClipStore):
-            options.files_path = self.store.files_prefix
-            options.file_opener = self.store.open_linked
+        linked = self.store.linked_files()
+        if linked is not None:
+            options.files_path = linked.files_prefix
+            options.file_opener = linked.open_linked
         return create_app(self.service, options)
 
 
-def build_store(settings: Settings) -> ClipStore:
-    """The clip store the settings name (local folder or S3 bucket)."""
+def build_store(settings: Settings, *, recover: bool = False) -> ClipStore:
+    """The clip store the settings name (local folder or S3 bucket).
+
+    With ``recover`` a local folder is cleared of what a crash left half-written (only the
+    service that writes there asks for it; a one-off command must not).
+    """
     state = settings.state_path
     state.mkdir(parents=True, exist_ok=True)
     if settings.video_storage_type == "s3":
@@ -184,7 +205,10 @@ def build_store(settings: Settings) -> ClipStore:
             secret_key=_secret(settings.aws_secret_access_key),
         )
     signer = UrlSigner(load_or_create_key(state / "url-signing.key"))
-    return LocalClipStore(settings.local_storage_path, clip_base_url(settings), signer)
+    local = LocalClipStore(settings.local_storage_path, clip_base_url(settings), signer)
+    if recover:
+        local.recover()
+    return local
 
 
 def build_runtime(settings: Settings, *, clock: WallClock | None = None) -> Runtime:
@@ -194,9 +218,7 @@ def build_runtime(settings: Settings, *, clock: WallClock | None = None) -> Runt
     """
     clock = clock or SYSTEM_CLOCK
     state = settings.state_path
-    store = build_store(settings)
-    if isinstance(store, LocalClipStore):
-        store.recover()
+    store = build_store(settings, recover=True)
     outbox: UploadOutbox | None = None
     recorder = Recorder(settings.active_cameras, recorder_options(settings), clock)
     index = ClipIndex(state / "catalogue.sqlite3")

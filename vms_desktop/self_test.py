@@ -313,9 +313,7 @@ class SelfTest:
         runtime = self._runtime()
         with _offscreen_qt():
             return open_and_close_console(
-                runtime.recorder,
-                runtime.service,
-                runtime.health,
+                runtime.console,
                 DEMO_CAMERA_ID,
                 self.event_id if self.clip_sha256 else "",
                 LIVE_TIMEOUT,

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
@@ -17,7 +16,6 @@ from tests.support.ports import free_port
 from tests.support.service import start_service
 from vms_desktop.domain.clip import ClipStatus, Event
 from vms_desktop.engine import framestamp
-from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.gui.bridge import EngineBridge
 from vms_desktop.gui.main_window import MainWindow
 from vms_desktop.runtime import Runtime
@@ -41,14 +39,13 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 @pytest.fixture
 def window(qtbot: QtBot, runtime: Runtime, tmp_path: Path) -> Iterator[MainWindow]:
-    bridge = EngineBridge(runtime.recorder, runtime.service, runtime.health)
+    bridge = EngineBridge(runtime.console)
     settings = QSettings(str(tmp_path / "console.ini"), QSettings.Format.IniFormat)
     assert runtime.api is not None
     main = MainWindow(
         bridge,
         api_url=runtime.api.base_url,
         settings_store=settings,
-        thumbnails=ThumbnailMaker(tmp_path / "thumbnails"),
     )
     qtbot.addWidget(main)
     main.show()
@@ -238,12 +235,11 @@ def test_a_clip_clicked_on_the_timeline_plays(
     window.docks["timeline"].raise_()  # a timeline under another tab draws nothing
     qtbot.waitUntil(lambda: "tl-play" in window.timeline.clip_ids, timeout=30_000)
 
-    def dots() -> list[pg.SpotItem]:
-        return [p for p in window.timeline._events.points() if p.data() == "tl-play"]
+    def dots() -> list[str]:
+        return [e for e in window.timeline.drawn_event_ids() if e == "tl-play"]
 
     qtbot.waitUntil(lambda: bool(dots()), timeout=5_000)
-    points = dots()
-    window.timeline._on_points_clicked(window.timeline._events, points)
+    window.timeline.activate_event(dots()[0])
     qtbot.waitUntil(lambda: window.player.is_playing, timeout=10_000)
     qtbot.waitUntil(lambda: window.player.current_frame_index >= 3, timeout=10_000)
     window.player.pause()

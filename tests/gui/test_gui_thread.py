@@ -21,7 +21,6 @@ from pytestqt.qtbot import QtBot
 
 from tests.gui.test_library import add_clip
 from tests.support.service import start_service
-from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.gui.bridge import EngineBridge
 from vms_desktop.gui.main_window import MainWindow
 from vms_desktop.runtime import Runtime
@@ -155,11 +154,10 @@ def test_the_console_keeps_storage_off_the_gui_thread_and_turns_while_it_hangs(
 
     GUARD.armed = True
     GUARD.hang()  # every catalogue, store and disk call off the GUI thread now waits
-    bridge = EngineBridge(runtime.recorder, runtime.service, runtime.health)
+    bridge = EngineBridge(runtime.console)
     window = MainWindow(
         bridge,
         settings_store=QSettings(str(tmp_path / "console.ini"), QSettings.Format.IniFormat),
-        thumbnails=ThumbnailMaker(tmp_path / "thumbnails"),
     )
     qtbot.addWidget(window)
     window.show()

@@ -22,6 +22,7 @@ from tests.gui.conftest import ZoneSetter
 from tests.support.service import start_service
 from vms_desktop.domain.clip import ClipMeta, Event, GapSpan
 from vms_desktop.domain.clip_query import ClipQuery
+from vms_desktop.engine.embedded_console import EmbeddedConsole
 from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.gui.bridge import EngineBridge
 from vms_desktop.gui.library import (
@@ -158,8 +159,14 @@ def fetch_all(qtbot: QtBot, model: ClipTableModel) -> None:
         loaded(qtbot, model)
 
 
+def console_of(runtime: Runtime, thumbnails: Path | None = None) -> EmbeddedConsole:
+    """The console's view of ``runtime``, caching thumbnails in ``thumbnails`` (None: none)."""
+    maker = ThumbnailMaker(thumbnails) if thumbnails is not None else None
+    return EmbeddedConsole(runtime.recorder, runtime.service, runtime.health, maker)
+
+
 def make_panel(qtbot: QtBot, runtime: Runtime, tmp_path: Path) -> ClipLibraryPanel:
-    panel = ClipLibraryPanel(runtime.service, ThumbnailMaker(tmp_path / "thumbnails"))
+    panel = ClipLibraryPanel(console_of(runtime, tmp_path / "thumbnails"))
     qtbot.addWidget(panel)
     panel.resize(1200, 520)
     loaded(qtbot, panel.model)
@@ -197,7 +204,7 @@ def test_model_and_proxy_pass_the_model_tester(
 ) -> None:
     runtime.index.upsert_many(synthetic(i) for i in range(45))
     real = add_clip(runtime, tmp_path / "made", "real-1", timestamp=BASE + 100 * SPACING)
-    model = ClipTableModel(runtime.service, ThumbnailMaker(tmp_path / "thumbs"), page_size=10)
+    model = ClipTableModel(console_of(runtime, tmp_path / "thumbs"), page_size=10)
     qtmodeltester.check(model)  # type: ignore[attr-defined]  # empty, before the first page
     model.refresh()
     assert model.rowCount() == 0 and model.loading  # the page is read off the GUI thread
@@ -244,7 +251,7 @@ def test_cells_read_well(
 ) -> None:
     local_zone(zone)
     runtime.index.upsert(synthetic(10))
-    model = ClipTableModel(runtime.service)
+    model = ClipTableModel(console_of(runtime))
     model.refresh()
     loaded(qtbot, model)
     row = [model.index(0, column).data() for column in ClipColumn]
@@ -261,7 +268,7 @@ def test_cells_read_well(
 
 def test_a_100000_clip_catalogue_pages_lazily(qtbot: QtBot, big_runtime: Runtime) -> None:
     service = big_runtime.service
-    model = ClipTableModel(service, page_size=200)
+    model = ClipTableModel(console_of(big_runtime), page_size=200)
     began = time.perf_counter()
     with qtbot.waitSignal(model.page_loaded):
         model.refresh()
@@ -363,7 +370,7 @@ def test_the_view_fetches_pages_as_it_scrolls(
 
 def test_new_clips_land_where_the_catalogue_lists_them(qtbot: QtBot, runtime: Runtime) -> None:
     runtime.index.upsert_many(synthetic(i) for i in range(500))
-    model = ClipTableModel(runtime.service, page_size=100)
+    model = ClipTableModel(console_of(runtime), page_size=100)
     model.refresh()
     loaded(qtbot, model)
     totals: list[int] = []
@@ -403,7 +410,7 @@ def test_pages_stay_whole_while_clips_come_and_go_between_them(
     qtbot: QtBot, runtime: Runtime
 ) -> None:
     runtime.index.upsert_many(synthetic(i) for i in range(30))
-    model = ClipTableModel(runtime.service, page_size=10)
+    model = ClipTableModel(console_of(runtime), page_size=10)
     bridge = CatalogueRelay(runtime)
     bridge.changed.connect(model.apply_change)
     model.refresh()
@@ -442,7 +449,7 @@ def test_a_clip_made_by_the_engine_appears_with_its_thumbnail(
 ) -> None:
     runtime = build_runtime(load_settings(env_files=[], environ=_environ(tmp_path)))
     runtime.start(with_api=False)
-    bridge = EngineBridge(runtime.recorder, runtime.service, runtime.health)
+    bridge = EngineBridge(runtime.console)
     try:
         panel = make_panel(qtbot, runtime, tmp_path)
         panels.append(panel)
@@ -482,7 +489,7 @@ def test_the_library_follows_deletes_and_syncs_from_elsewhere(
             },
         )
     )
-    bridge = EngineBridge(runtime.recorder, runtime.service, runtime.health)
+    bridge = EngineBridge(runtime.console)
     try:
         for name in ("api-del", "peer-del", "kept"):
             add_clip(runtime, tmp_path / "made", name)
@@ -788,6 +795,12 @@ def test_show_in_folder_is_off_for_remote_stores(
     class RemoteLike:  # any store that is not on this computer
         backend = "s3"
 
+        def local_root(self) -> Path | None:
+            return None
+
+        def local_path(self, event_id: str) -> Path | None:
+            return None
+
         def __getattr__(self, name: str) -> object:
             return getattr(local, name)
 
@@ -812,7 +825,10 @@ def test_a_broken_catalogue_reads_as_a_message(
     with qtbot.waitSignal(panel.model.page_loaded):
         panel.refresh()
     text = panel.message_label.text()
-    assert text == "The clip list could not be loaded: The clip catalogue is closed."
+    assert text == (
+        "The clip list could not be loaded: The clip catalogue failed (the clip catalogue is "
+        "closed). It is rebuilt from the storage at start."
+    )
     assert panel.count_label.text() == "0 clips" and panel.model.rowCount() == 0
 
 
@@ -826,7 +842,11 @@ def test_an_action_on_a_vanished_clip_explains_itself(
     runtime.service.delete("gone-1")  # by another console, say
     with qtbot.waitSignal(panel.message_shown) as shown:
         panel.verify_selected()
-    assert shown.args[0] == "Clip gone-1 could not be verified. The clip no longer exists."
+    assert shown.args[0] == (
+        "Clip gone-1 could not be verified. "
+        "That clip is no longer stored (it was deleted or expired)."
+    )
     with qtbot.waitSignal(panel.message_shown) as shown:
         panel.copy_url()
-    assert shown.args[0] == "Clip gone-1: The clip no longer exists."
+    gone = "That clip is no longer stored (it was deleted or expired)."
+    assert shown.args[0] == f"Clip gone-1: {gone}"

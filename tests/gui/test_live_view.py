@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from tests.support.ports import free_port
 from vms_desktop.domain.camera import CameraConfig, CameraState
+from vms_desktop.engine.embedded_console import EmbeddedCameras
 from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.sources import Timeouts
 from vms_desktop.gui.live_view import LiveGrid, LiveTile
@@ -57,7 +58,7 @@ def make_recorder(tmp_path: Path) -> Iterator[RecorderFactory]:
 def start_grid(
     qtbot: QtBot, recorder: Recorder, relay: StatusRelay, size: tuple[int, int] = (960, 540)
 ) -> LiveGrid:
-    grid = LiveGrid(recorder)
+    grid = LiveGrid(EmbeddedCameras(recorder))
     relay.status.connect(grid.on_camera_status)
     qtbot.addWidget(grid)
     grid.resize(*size)

@@ -17,7 +17,8 @@ from tests.support.service import start_service
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
 from vms_desktop.gui.event_feed import EventFeedModel, EventFeedPanel
 from vms_desktop.gui.settings_dialog import SettingsDialog
-from vms_desktop.gui.timeline import DashboardPanel, LocalTimeAxis, TimelinePlot, merged_spans
+from vms_desktop.gui.timeline import DashboardPanel, LocalTimeAxis, TimelinePlot
+from vms_desktop.gui.timeline_model import merged_spans
 from vms_desktop.runtime import Runtime
 from vms_desktop.settings import load_settings
 from vms_desktop.storage.clip_index import CatalogueChange
@@ -84,23 +85,25 @@ def test_timeline_shows_footage_and_events_and_clicks_play(qtbot: QtBot, runtime
     moment = datetime.now(UTC) - timedelta(seconds=1)
     runtime.service.generate(Event("tl-1", "cam02", "motion", moment))
     qtbot.waitUntil(lambda: runtime.service.get("tl-1") is not None, timeout=20_000)
-    timeline = TimelinePlot(runtime.recorder, runtime.service, refresh_ms=200)
+    timeline = TimelinePlot(runtime.console, refresh_ms=200)
     qtbot.addWidget(timeline)
     timeline.resize(800, 200)
     timeline.show()
     timeline.refresh()
-    footage = timeline._footage.opts
-    assert len(footage["x0"]) == 2 and set(footage["y"]) == {0, 1}
-    qtbot.waitUntil(lambda: len(timeline._events.points()) == 1)  # read in the background
-    points = timeline._events.points()
-    assert points[0].data() == "tl-1"
-    assert points[0].pos().y() == 1  # cam02's lane
+    model = timeline.model
+    qtbot.waitUntil(lambda: len(model.footage) == 2)  # read in the background
+    assert {bar.lane for bar in model.footage} == {0, 1}
+    qtbot.waitUntil(lambda: len(model.event_dots()) == 1)
+    dots = model.event_dots()
+    assert dots[0].event_id == "tl-1"
+    assert dots[0].lane == 1  # cam02's lane
+    qtbot.waitUntil(lambda: timeline.drawn_event_ids() == ["tl-1"])
     with qtbot.waitSignal(timeline.event_clicked) as clicked:
-        timeline._on_points_clicked(timeline._events, [points[0]])
+        timeline.activate_event(dots[0].event_id)
     assert clicked.args == ["tl-1"]
     timeline.stop()
 
-    dashboard = DashboardPanel(runtime.recorder, runtime.service, refresh_ms=200)
+    dashboard = DashboardPanel(runtime.console, refresh_ms=200)
     qtbot.addWidget(dashboard)
     with qtbot.waitSignal(dashboard.sampled):
         dashboard.sample()
@@ -111,29 +114,26 @@ def test_timeline_shows_footage_and_events_and_clicks_play(qtbot: QtBot, runtime
 
 
 def test_the_timeline_draws_once_for_a_burst_of_job_progress(
-    qtbot: QtBot, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, runtime: Runtime
 ) -> None:
-    timeline = TimelinePlot(runtime.recorder, runtime.service, refresh_ms=60_000)
+    timeline = TimelinePlot(runtime.console, refresh_ms=60_000)
     qtbot.addWidget(timeline)
     timeline.show()
     qtbot.waitExposed(timeline)
-    draws: list[int] = []
-    original = timeline._draw_events
-    monkeypatch.setattr(timeline, "_draw_events", lambda: (draws.append(1), original()))
-    timeline._redraw.timeout.disconnect()
-    timeline._redraw.timeout.connect(timeline._draw_events)
+    qtbot.wait(600)  # the first catalogue read arrives and draws
+    before = timeline.draws
     # Every clip reports progress dozens of times; the dots only change when a job comes or goes.
     for step in range(200):
         timeline.on_job(_job(f"burst-{step % 4}", ClipStatus.ENCODING, step / 200))
     qtbot.wait(600)
-    assert len(draws) == 1
-    assert len(timeline._pending.points()) == 4
+    assert timeline.draws - before == 1
+    assert len(timeline.model.pending_dots()) == 4
     # Hidden behind another tab, it draws nothing at all.
     timeline.hide()
     for step in range(50):
         timeline.on_job(_job(f"hidden-{step}", ClipStatus.ENCODING))
     qtbot.wait(600)
-    assert len(draws) == 1
+    assert timeline.draws - before == 1
     timeline.stop()
 
 

@@ -233,7 +233,7 @@ def test_snapshot_is_a_png_of_the_shown_frame_at_the_clip_size(
 
 
 def test_closing_the_clip_releases_it(qtbot: QtBot, opened: ClipPlayer) -> None:
-    decoder = opened._decoder
+    decoder = opened.decoder
     assert decoder is not None
     opened.play()
     opened.close_clip()
@@ -247,7 +247,7 @@ def test_a_player_deleted_without_closing_stops_its_decoder(qtbot: QtBot, clip: 
     widget = ClipPlayer()
     widget.open_clip(str(clip), None)
     qtbot.waitUntil(lambda: widget.current_frame_index == 0, timeout=10_000)
-    decoder = widget._decoder
+    decoder = widget.decoder
     assert decoder is not None and decoder.is_alive()
     widget.deleteLater()
     qtbot.waitUntil(lambda: not decoder.is_alive(), timeout=5000)

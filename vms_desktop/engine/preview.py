@@ -336,12 +336,6 @@ class CameraPreview:
         return (len(recent) - 1) / (recent[-1] - recent[0])
 
     @property
-    def newest_time(self) -> float | None:
-        """UTC time of the newest picture, or None."""
-        picture = self.slot.latest()
-        return picture.when if picture else None
-
-    @property
     def watched(self) -> bool:
         """True while at least one viewer holds a lease."""
         with self._cond:

@@ -1,4 +1,4 @@
-"""The one object through which the console talks to the engine: callbacks become Qt signals."""
+"""The one object through which the console hears from the service: callbacks become Qt signals."""
 
 from __future__ import annotations
 
@@ -11,29 +11,26 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from vms_desktop.domain.camera import CameraStatus
-from vms_desktop.domain.clip import ClipJob, ClipMeta, Event
-from vms_desktop.domain.clip_query import ClipQuery
+from vms_desktop.domain.clip import ClipJob, Event
 from vms_desktop.domain.errors import (
     EventConflictError,
     NoFootageError,
     ServiceBusyError,
     UnknownCameraError,
+    operator_text,
 )
-from vms_desktop.engine.clip_service import ClipService
-from vms_desktop.engine.health import HealthMonitor
-from vms_desktop.engine.recorder import Recorder
-from vms_desktop.storage.clip_index import CatalogueChange
+from vms_desktop.engine.console_port import CatalogueChange, Console
 
 log = logging.getLogger(__name__)
 
 
 class EngineBridge(QObject):
-    """Forwards engine events (raised on worker threads) to the GUI thread as signals.
+    """Forwards the service's changes (told on its own threads) to the GUI thread as signals.
 
-    Engine listeners run on camera and clip threads; emitting a signal from there queues the
-    call onto the bridge's (GUI) thread, so no widget is ever touched off the GUI thread.
-    Requests from the GUI that may block (accepting an event writes to SQLite) run on a small
-    pool and report back through signals too.
+    The service's listeners run on camera and clip threads; emitting a signal from there queues
+    the call onto the bridge's (GUI) thread, so no widget is ever touched off the GUI thread.
+    Widgets ask :attr:`console` themselves, off the GUI thread; marking an event runs on a
+    small pool here and reports back through signals too.
     """
 
     camera_status = Signal(object)  # CameraStatus
@@ -41,25 +38,27 @@ class EngineBridge(QObject):
     catalogue_changed = Signal(object)  # CatalogueChange: clips stored, replaced or removed
     notice = Signal(str)  # a message for the operator
 
-    def __init__(
-        self,
-        recorder: Recorder,
-        service: ClipService,
-        health: HealthMonitor,
-        parent: QObject | None = None,
-    ) -> None:
+    def __init__(self, console: Console, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.recorder = recorder
-        self.service = service
-        self.health = health
+        self.console = console
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gui-request")
-        recorder.add_listener(self.camera_status.emit)
-        service.add_listener(self.job_changed.emit)
-        self._unwatch_catalogue = service.watch_catalogue(self._on_catalogue_change)
+        self._unsubscribe = console.subscribe(
+            self._on_camera_status, self._on_job, self._on_catalogue_change
+        )
+
+    # Called on whichever thread changed something; the signals queue the call. After the
+    # bridge was deleted nobody listens: Qt's RuntimeError is dropped.
+
+    def _on_camera_status(self, status: CameraStatus) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.camera_status.emit(status)
+
+    def _on_job(self, job: ClipJob) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.job_changed.emit(job)
 
     def _on_catalogue_change(self, change: CatalogueChange) -> None:
-        # Called on whichever thread wrote (API, clip worker, sync); the signal queues it.
-        with contextlib.suppress(RuntimeError):  # the bridge was deleted: nobody listens
+        with contextlib.suppress(RuntimeError):
             self.catalogue_changed.emit(change)
 
     def mark_event(self, camera_id: str, event_type: str = "operator") -> str:
@@ -69,7 +68,7 @@ class EngineBridge(QObject):
         moment = datetime.now(UTC)
         event_id = f"op-{camera_id}-{moment.strftime('%Y%m%dT%H%M%S%f')[:-3]}"
         event = Event(event_id, camera_id, event_type, moment)
-        future = self._pool.submit(self.service.generate, event)
+        future = self._pool.submit(self.console.mark, event)
         future.add_done_callback(lambda done: self._report(done, event))
         return event_id
 
@@ -77,26 +76,12 @@ class EngineBridge(QObject):
         try:
             done.result()
         except (UnknownCameraError, EventConflictError, ServiceBusyError, NoFootageError) as exc:
-            self.notice.emit(f"Event on {event.camera_id} not recorded: {exc}")
-        except Exception:
+            self.notice.emit(f"Event on {event.camera_id} not recorded: {operator_text(exc)}")
+        except Exception as exc:
             log.exception("marking an event failed")
-            self.notice.emit(f"Event on {event.camera_id} not recorded: internal error")
-
-    def current_jobs(self) -> list[ClipJob]:
-        """Jobs still running (to fill the event feed at start; reads the job store)."""
-        return self.service.jobs.unfinished()
-
-    def recent_clips(self, limit: int = 50) -> list[ClipMeta]:
-        """The newest stored clips (to fill the event feed at start; reads the catalogue)."""
-        return list(self.service.clips(ClipQuery(limit=limit)).items)
-
-    def camera_statuses(self) -> list[CameraStatus]:
-        """Every camera's current state."""
-        return self.recorder.status()
+            self.notice.emit(f"Event on {event.camera_id} not recorded: {operator_text(exc)}")
 
     def shutdown(self) -> None:
-        """Stop the request pool and stop listening to the catalogue (other engine listeners
-        are dropped with the engine).
-        """
-        self._unwatch_catalogue()
+        """Stop the request pool and stop listening to the service."""
+        self._unsubscribe()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
 from vms_desktop.domain.clip_query import to_ms
+from vms_desktop.engine.console_port import CatalogueChange
 from vms_desktop.gui.time_text import local_time_text
-from vms_desktop.storage.clip_index import CatalogueChange
 
 JobRole = Qt.ItemDataRole.UserRole + 1
 ProgressRole = Qt.ItemDataRole.UserRole + 2

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
-    QColor,
     QContextMenuEvent,
     QFocusEvent,
     QFont,
@@ -27,13 +26,16 @@ from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
 from vms_desktop.domain.camera import CameraConfig, CameraState, CameraStatus
 from vms_desktop.domain.errors import UnknownCameraError
-from vms_desktop.engine.preview import (
+from vms_desktop.engine.console_port import (
     DEFAULT_PREVIEW_FPS,
-    CameraPreview,
-    PreviewLease,
+    CameraPort,
+    LiveFeed,
+    LiveLease,
     PreviewPicture,
 )
-from vms_desktop.engine.recorder import Recorder
+from vms_desktop.gui import palette
+from vms_desktop.gui.pictures import fitted_rect, rgb_image
+from vms_desktop.gui.tasks import BackgroundTasks
 
 LAYOUTS = (1, 4, 9, 16)
 
@@ -45,32 +47,15 @@ _STATE_TEXT = {
     CameraState.AUTH_FAILED: "auth failed",
     CameraState.STOPPED: "stopped",
 }
-_BACKGROUND = QColor(18, 18, 20)
-_BAR = QColor(0, 0, 0, 150)
-_DIM = QColor(0, 0, 0, 150)
-_TEXT = QColor(235, 235, 235)
-_MUTED = QColor(150, 150, 155)
-_REC = QColor(220, 30, 30)
-_WARN = QColor(255, 190, 60)
-_SELECTED = QColor(64, 156, 255)
 _SELECTED_WIDTH = 3
 # A picture this old while the camera records means the preview (not the camera) is stuck.
 STALE_SECONDS = 3.0
 
 
-def _to_qimage(picture: PreviewPicture, pixel_ratio: float) -> QImage:
-    """Wraps the RGB array without copying; the caller keeps ``picture`` alive with the image."""
-    image = picture.image
-    height, width = image.shape[:2]
-    qimage = QImage(image.data, width, height, image.strides[0], QImage.Format.Format_RGB888)
-    qimage.setDevicePixelRatio(pixel_ratio)
-    return qimage
-
-
 class LiveTile(QWidget):
     """Paints one camera's newest preview picture with its name, state, rates and a REC mark.
 
-    The picture is pulled from the camera's :class:`CameraPreview` on a timer, so a slow paint
+    The picture is pulled from the camera's :class:`LiveFeed` on a timer, so a slow paint
     skips pictures instead of queueing them. The tile watches the preview (at its own pixel
     size) only while it is visible. A tile without a camera fills an empty cell of the grid.
     """
@@ -84,7 +69,7 @@ class LiveTile(QWidget):
     def __init__(
         self,
         camera: CameraConfig | None,
-        preview: CameraPreview | None,
+        preview: LiveFeed | None,
         *,
         fps: float = DEFAULT_PREVIEW_FPS,
         parent: QWidget | None = None,
@@ -94,7 +79,7 @@ class LiveTile(QWidget):
         self.preview = preview
         self.fps = fps
         self._status: CameraStatus | None = None
-        self._lease: PreviewLease | None = None
+        self._lease: LiveLease | None = None
         self._picture: PreviewPicture | None = None
         self._image: QImage | None = None
         self._repainted_at = 0.0
@@ -223,7 +208,10 @@ class LiveTile(QWidget):
         if picture is not self._picture:
             self._picture = picture
             ratio = self.devicePixelRatioF()
-            self._image = _to_qimage(picture, ratio) if picture is not None else None
+            # The tile keeps ``picture`` with the image, which borrows its array.
+            self._image = (
+                rgb_image(picture.image, pixel_ratio=ratio) if picture is not None else None
+            )
             self.update()
         elif time.monotonic() - self._repainted_at > 1.0:
             self.update()  # rates and the picture's age move on even when the picture does not
@@ -267,19 +255,21 @@ class LiveTile(QWidget):
         self._repainted_at = time.monotonic()
         painter = QPainter(self)
         try:
-            painter.fillRect(self.rect(), _BACKGROUND)
+            painter.fillRect(self.rect(), palette.VIDEO_BACKGROUND)
             message = self.placeholder_text()
             if self._image is not None:
                 target = self._picture_rect(self._image)
                 painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
                 painter.drawImage(target, self._image)
                 if message:
-                    painter.fillRect(target, _DIM)  # a frozen picture must not pass for live
+                    painter.fillRect(
+                        target, palette.DIMMED
+                    )  # a frozen picture must not pass for live
             self._paint_overlay(painter)
             if message:
                 self._paint_message(painter, message)
             if self._selected:
-                pen = QPen(_SELECTED, _SELECTED_WIDTH)
+                pen = QPen(palette.SELECTED, _SELECTED_WIDTH)
                 pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
                 painter.setPen(pen)
                 painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -289,12 +279,8 @@ class LiveTile(QWidget):
             painter.end()
 
     def _picture_rect(self, image: QImage) -> QRectF:
-        size = image.deviceIndependentSize().scaled(
-            self.rect().size().toSizeF(), Qt.AspectRatioMode.KeepAspectRatio
-        )
-        x = (self.width() - size.width()) / 2
-        y = (self.height() - size.height()) / 2
-        return QRectF(x, y, size.width(), size.height())
+        size = image.deviceIndependentSize()
+        return fitted_rect(size.width(), size.height(), self.rect())
 
     def _paint_overlay(self, painter: QPainter) -> None:
         title, line = self.overlay_lines()
@@ -304,14 +290,14 @@ class LiveTile(QWidget):
         metrics = QFontMetrics(font)
         bar = metrics.height() + 6
         width, height = self.width(), self.height()
-        painter.fillRect(QRect(0, 0, width, bar), _BAR)
-        painter.fillRect(QRect(0, height - bar, width, bar), _BAR)
+        painter.fillRect(QRect(0, 0, width, bar), palette.OVERLAY_BAR)
+        painter.fillRect(QRect(0, height - bar, width, bar), palette.OVERLAY_BAR)
         recording = self._status is not None and self._status.state is CameraState.RECORDING
         rec_width = metrics.horizontalAdvance("REC") + bar if recording else 0
         bold = QFont(font)
         bold.setBold(True)
         painter.setFont(bold)
-        painter.setPen(_TEXT)
+        painter.setPen(palette.OVERLAY_TEXT)
         name = QFontMetrics(bold).elidedText(
             title, Qt.TextElideMode.ElideRight, width - 12 - rec_width
         )
@@ -322,10 +308,10 @@ class LiveTile(QWidget):
             dot = bar // 2
             left = width - rec_width - 2
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setBrush(_REC)
+            painter.setBrush(palette.RECORDING)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.drawEllipse(QRect(left, (bar - dot) // 2, dot, dot))
-            painter.setPen(_REC)
+            painter.setPen(palette.RECORDING)
             painter.drawText(
                 QRect(left + dot + 4, 0, rec_width - dot - 4, bar),
                 Qt.AlignmentFlag.AlignVCenter,
@@ -333,7 +319,7 @@ class LiveTile(QWidget):
             )
         painter.setFont(font)
         warn = not recording or self._stale_age() is not None
-        painter.setPen(_WARN if warn else _MUTED)
+        painter.setPen(palette.WARNING_TEXT if warn else palette.MUTED_TEXT)
         text = metrics.elidedText(line, Qt.TextElideMode.ElideRight, width - 12)
         painter.drawText(
             QRect(6, height - bar, width - 12, bar), Qt.AlignmentFlag.AlignVCenter, text
@@ -343,7 +329,7 @@ class LiveTile(QWidget):
         font = QFont(self.font())
         font.setPointSizeF(font.pointSizeF() * (1.25 if self.height() > 200 else 1.0))
         painter.setFont(font)
-        painter.setPen(_TEXT if self.camera is not None else _MUTED)
+        painter.setPen(palette.OVERLAY_TEXT if self.camera is not None else palette.MUTED_TEXT)
         area = self.rect().adjusted(12, 0, -12, 0)
         painter.drawText(
             area, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), message
@@ -368,17 +354,16 @@ class LiveGrid(QWidget):
 
     def __init__(
         self,
-        recorder: Recorder,
+        console: CameraPort,
         parent: QWidget | None = None,
         *,
         fps: float = DEFAULT_PREVIEW_FPS,
     ) -> None:
         super().__init__(parent)
         self._tiles: dict[str, LiveTile] = {}
-        for camera_id in sorted(recorder.cameras):
-            tile = LiveTile(
-                recorder.cameras[camera_id], recorder.preview(camera_id), fps=fps, parent=self
-            )
+        for camera in console.cameras:
+            camera_id = camera.id
+            tile = LiveTile(camera, console.live_feed(camera_id), fps=fps, parent=self)
             tile.hide()
             tile.double_clicked.connect(self._on_tile_double_clicked)
             tile.chosen.connect(self._on_tile_chosen)
@@ -394,12 +379,13 @@ class LiveGrid(QWidget):
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(2)
         self.setAutoFillBackground(True)
-        palette = self.palette()
-        palette.setColor(QPalette.ColorRole.Window, QColor(0, 0, 0))
-        self.setPalette(palette)
-        self._recorder = recorder
+        colours = self.palette()
+        colours.setColor(QPalette.ColorRole.Window, palette.GRID_BACKGROUND)
+        self.setPalette(colours)
+        self._console = console
+        self._tasks = BackgroundTasks(1, self)
         # State changes arrive through on_camera_status; the measured camera rates change
-        # without an event, so they are read here (a cheap, thread-safe snapshot).
+        # without an event, so they are read here (off the GUI thread, like every request).
         self._rates_timer = QTimer(self)
         self._rates_timer.setInterval(1000)
         self._rates_timer.timeout.connect(self._on_rates_timer)
@@ -508,9 +494,17 @@ class LiveGrid(QWidget):
         for tile in self._tiles.values():
             tile.stop_watching()
 
+    def stop(self) -> None:
+        """Stop reading camera states (the window is closing)."""
+        self._rates_timer.stop()
+        self._tasks.close()
+
     @Slot()
     def _on_rates_timer(self) -> None:
-        for status in self._recorder.status():
+        self._tasks.submit(self._console.camera_statuses, self._on_statuses, key="rates")
+
+    def _on_statuses(self, statuses: list[CameraStatus]) -> None:
+        for status in statuses:
             self.on_camera_status(status)
 
     # ---- layout ------------------------------------------------------------------------------

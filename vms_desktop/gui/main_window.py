@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -23,16 +21,17 @@ from PySide6.QtWidgets import (
 from vms_desktop.__version__ import __version__
 from vms_desktop.domain.camera import CameraState, CameraStatus
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
-from vms_desktop.engine.thumbnails import ThumbnailMaker
+from vms_desktop.domain.clip_query import ClipQuery
+from vms_desktop.domain.errors import operator_text
+from vms_desktop.engine.console_port import StorageStatus
 from vms_desktop.gui.bridge import EngineBridge
 from vms_desktop.gui.event_feed import EventFeedPanel
-from vms_desktop.gui.library import ClipLibraryPanel, clip_source, describe_error
+from vms_desktop.gui.library import ClipLibraryPanel
 from vms_desktop.gui.live_view import LiveGrid
 from vms_desktop.gui.player import ClipPlayer
 from vms_desktop.gui.resources import app_icon
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.timeline import DashboardPanel, TimelinePlot
-from vms_desktop.storage.local_store import LocalClipStore
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,6 @@ class MainWindow(QMainWindow):
         api_token: str = "",
         settings_store: QSettings | None = None,
         open_settings: object = None,
-        thumbnails: ThumbnailMaker | None = None,
     ) -> None:
         super().__init__()
         self.bridge = bridge
@@ -59,21 +57,19 @@ class MainWindow(QMainWindow):
         self.setObjectName("MainWindow")
         self.setWindowTitle("vms_desktop")
         self.setWindowIcon(app_icon())
-        service = bridge.service
-        recorder = bridge.recorder
-        # Catalogue, store and disk are read here, never on the GUI thread.
+        console = bridge.console
+        camera_ids = [camera.id for camera in console.cameras]
+        # The service is asked off the GUI thread only, through these tasks.
         self._tasks = BackgroundTasks(2, self)
 
-        self.live = LiveGrid(recorder, self)
+        self.live = LiveGrid(console, self)
         self.setCentralWidget(self.live)
         self.events = EventFeedPanel(self)
-        self.events.set_cameras(sorted(recorder.cameras))
-        self.library = ClipLibraryPanel(
-            service, thumbnails, cameras=sorted(recorder.cameras), parent=self
-        )
+        self.events.set_cameras(camera_ids)
+        self.library = ClipLibraryPanel(console, cameras=camera_ids, parent=self)
         self.player = ClipPlayer(self)
-        self.timeline = TimelinePlot(recorder, service, self)
-        self.dashboard = DashboardPanel(recorder, service, self)
+        self.timeline = TimelinePlot(console, self)
+        self.dashboard = DashboardPanel(console, self)
         self.docks = {
             "events": self._dock("Events", self.events, Qt.DockWidgetArea.RightDockWidgetArea),
             "player": self._dock("Player", self.player, Qt.DockWidgetArea.RightDockWidgetArea),
@@ -112,12 +108,10 @@ class MainWindow(QMainWindow):
         self.live.selection_changed.connect(self.events.show_selected_camera)
         self.live.camera_context_requested.connect(self._on_camera_context)
 
-        for status in bridge.camera_statuses():
-            self.live.on_camera_status(status)
         if self.live.selected is not None:  # chosen before the feed listened
             self.events.show_selected_camera(self.live.selected)
         self._tasks.submit(
-            lambda: (bridge.recent_clips(100), bridge.current_jobs()),
+            lambda: (list(console.clips(ClipQuery(limit=100)).items), console.unfinished_jobs()),
             self._on_feed_loaded,
             self._on_feed_failed,
         )
@@ -187,20 +181,21 @@ class MainWindow(QMainWindow):
         api = f"API {self.api_url}" if self.api_url else "API off"
         self.api_label.setText(api + ("  (token set)" if self.api_token else ""))
         self.api_label.setToolTip("Right-click to copy the API address or token")
-        storage = self.bridge.health.storage  # a cached snapshot: an instant read
-        state = "ok" if storage.reachable else f"unreachable: {storage.detail}"
-        self.storage_label.setText(f"Storage {storage.backend}: {state}")
-        service = self.bridge.service
         self._tasks.submit(
-            lambda: _measure_storage(service.store, service.upload_queue),
-            self._on_storage_measured,
-            key="status",
+            self.bridge.console.storage_status, self._on_storage_measured, key="status"
         )
 
-    def _on_storage_measured(self, measured: tuple[str, int]) -> None:
-        disk, queue = measured
-        self.disk_label.setText(disk)
-        self.queue_label.setText(f"Upload queue {queue}")
+    def _on_storage_measured(self, status: StorageStatus) -> None:
+        storage = status.health
+        state = "ok" if storage.reachable else f"unreachable: {storage.detail}"
+        self.storage_label.setText(f"Storage {storage.backend}: {state}")
+        if status.disk_free_bytes is not None:
+            self.disk_label.setText(f"Disk free {status.disk_free_bytes / 1e9:.1f} GB")
+        elif self.bridge.console.has_local_files:
+            self.disk_label.setText("Disk free: unknown")
+        else:
+            self.disk_label.setText("")
+        self.queue_label.setText(f"Upload queue {status.upload_queue}")
 
     def _on_api_menu(self, position: object) -> None:
         menu = QMenu(self)
@@ -283,11 +278,11 @@ class MainWindow(QMainWindow):
         """Open an event's clip in the player and play it, once it is found (off the GUI
         thread); a newer request replaces one still being looked up.
         """
-        service = self.bridge.service
+        console = self.bridge.console
 
         def find() -> tuple[ClipMeta, str] | None:
-            meta = service.get(event_id)
-            return None if meta is None else (meta, clip_source(service, event_id))
+            meta = console.clip(event_id)
+            return None if meta is None else (meta, console.playback_source(event_id))
 
         self._tasks.submit(
             find, partial(self._on_event_found, event_id), self._on_event_failed, key="play"
@@ -300,7 +295,7 @@ class MainWindow(QMainWindow):
         self._on_library_play(*found)
 
     def _on_event_failed(self, error: Exception) -> None:
-        self.show_notice(f"The clip cannot be played: {describe_error(error)}")
+        self.show_notice(f"The clip cannot be played: {operator_text(error)}")
 
     def _on_settings(self) -> None:
         if callable(self._open_settings):
@@ -351,22 +346,12 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.tray.hide()
         self._status_timer.stop()
+        self.live.stop()
         self.timeline.stop()
         self.dashboard.stop()
         self._tasks.close()
         self.library.shutdown()
         super().closeEvent(event)
-
-
-def _measure_storage(store: object, upload_queue: Callable[[], int]) -> tuple[str, int]:
-    """The status bar's disk and queue figures (reads the disk: run off the GUI thread)."""
-    disk = ""
-    if isinstance(store, LocalClipStore):
-        try:
-            disk = f"Disk free {shutil.disk_usage(store.root).free / 1e9:.1f} GB"
-        except OSError:
-            disk = "Disk free: unknown"
-    return disk, upload_queue()
 
 
 def about_text() -> str:

@@ -11,10 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-from vms_desktop.engine.clip_service import ClipService
-from vms_desktop.engine.health import HealthMonitor
-from vms_desktop.engine.recorder import Recorder
-from vms_desktop.engine.thumbnails import ThumbnailMaker
+from vms_desktop.engine.console_port import Console
 from vms_desktop.gui.bridge import EngineBridge
 from vms_desktop.gui.main_window import MainWindow
 from vms_desktop.gui.qt_logging import route_qt_messages
@@ -36,9 +33,7 @@ def _wait_until(app: QApplication, condition: Callable[[], bool], timeout: float
 
 
 def open_and_close_console(
-    recorder: Recorder,
-    service: ClipService,
-    health: HealthMonitor,
+    console: Console,
     camera_id: str,
     event_id: str,
     timeout: float,
@@ -51,11 +46,9 @@ def open_and_close_console(
     with tempfile.TemporaryDirectory(prefix="vms_desktop-console-") as scratch:
         # A scratch layout file: the self-test must not change the operator's saved layout.
         layout = QSettings(str(Path(scratch) / "console.ini"), QSettings.Format.IniFormat)
-        bridge = EngineBridge(recorder, service, health)
+        bridge = EngineBridge(console)
         started = time.monotonic()
-        window = MainWindow(
-            bridge, settings_store=layout, thumbnails=ThumbnailMaker(Path(scratch) / "thumbnails")
-        )
+        window = MainWindow(bridge, settings_store=layout)
         try:
             window.resize(1280, 800)
             window.show()

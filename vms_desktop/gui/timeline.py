@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -18,22 +17,19 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
-from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
+from vms_desktop.domain.clip import ClipJob, ClipMeta
 from vms_desktop.domain.clip_query import ClipQuery
-from vms_desktop.engine.clip_service import ClipService
-from vms_desktop.engine.recorder import Recorder
+from vms_desktop.engine.console_port import CatalogueChange, Console, DashboardFigures
+from vms_desktop.gui import palette
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import current_zone_label, utc_offset
-from vms_desktop.storage.clip_index import CatalogueChange
+from vms_desktop.gui.timeline_model import TimelineModel
 
 log = logging.getLogger(__name__)
 
 LANE_HEIGHT = 0.6
 _MAX_DOTS = 2000  # clips read per stretch of the timeline
 _REDRAW_DELAY_MS = 250
-_FOOTAGE = (47, 109, 181, 170)
-_EVENT = (224, 72, 72)
-_PENDING = (230, 170, 60)
 
 
 class LocalTimeAxis(pg.DateAxisItem):  # type: ignore[misc]  # pyqtgraph has no types
@@ -57,39 +53,29 @@ class LocalTimeAxis(pg.DateAxisItem):  # type: ignore[misc]  # pyqtgraph has no 
             self.setLabel(title)
 
 
-def merged_spans(spans: list[tuple[float, float]], tolerance: float = 0.5) -> list[list[float]]:
-    """Consecutive segments joined into continuous stretches of footage."""
-    merged: list[list[float]] = []
-    for start, end in sorted(spans):
-        if merged and start - merged[-1][1] <= tolerance:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return merged
-
-
 class TimelinePlot(QWidget):
     """One lane per camera: blue where footage is buffered, dots where events happened.
 
-    Pan and zoom along time with the mouse; clicking an event's dot asks for its clip.
+    Pan and zoom along time with the mouse; clicking an event's dot asks for its clip. What is
+    drawn is :attr:`model`'s state.
     """
 
     event_clicked = Signal(str)  # event id
 
     def __init__(
         self,
-        recorder: Recorder,
-        service: ClipService,
+        console: Console,
         parent: QWidget | None = None,
         refresh_ms: int = 2000,
     ) -> None:
         super().__init__(parent)
-        self.recorder = recorder
-        self.service = service
-        self.camera_ids = sorted(recorder.cameras)
+        self.console = console
+        self.model = TimelineModel([camera.id for camera in console.cameras])
+        self.camera_ids = self.model.camera_ids
+        self.draws = 0  # how often the event dots were drawn (they are drawn once per burst)
         self.axis = LocalTimeAxis()
         self.plot = pg.PlotWidget(axisItems={"bottom": self.axis})
-        self.plot.setBackground("#181b20")
+        self.plot.setBackground(palette.PLOT_BACKGROUND)
         self.plot.showGrid(x=True, y=False, alpha=0.2)
         self.plot.setMouseEnabled(x=True, y=False)
         self.plot.getPlotItem().hideButtons()
@@ -97,27 +83,23 @@ class TimelinePlot(QWidget):
         left.setTicks([[(i, cam) for i, cam in enumerate(self.camera_ids)]])
         self.plot.setYRange(-0.8, max(0.8, len(self.camera_ids) - 0.2))
         self._footage = pg.BarGraphItem(
-            x0=[], x1=[], y=[], height=LANE_HEIGHT, brush=_FOOTAGE, pen=None
+            x0=[], x1=[], y=[], height=LANE_HEIGHT, brush=palette.FOOTAGE, pen=None
         )
-        self._events = pg.ScatterPlotItem(size=11, brush=_EVENT, pen=pg.mkPen("#ffffff", width=1))
+        self._events = pg.ScatterPlotItem(
+            size=11, brush=palette.EVENT, pen=pg.mkPen(palette.DOT_OUTLINE, width=1)
+        )
         self._pending = pg.ScatterPlotItem(
-            size=11, brush=_PENDING, symbol="t", pen=pg.mkPen("#ffffff", width=1)
+            size=11, brush=palette.PENDING, symbol="t", pen=pg.mkPen(palette.DOT_OUTLINE, width=1)
         )
         self._now = pg.InfiniteLine(
-            angle=90, pen=pg.mkPen("#e0e0e0", width=1, style=Qt.PenStyle.DashLine)
+            angle=90, pen=pg.mkPen(palette.PLOT_MARK, width=1, style=Qt.PenStyle.DashLine)
         )
         for item in (self._footage, self._events, self._pending, self._now):
             self.plot.addItem(item)
         self._events.sigClicked.connect(self._on_points_clicked)
-        self._live: dict[str, ClipJob] = {}
-        # Clips of the stretch last read from the catalogue (wider than the view, so panning a
-        # little needs no new read), kept up to date by the catalogue's change notices.
-        self._clips: dict[str, ClipMeta] = {}
-        self._read_span: tuple[float, float] | None = None
         self._reading: tuple[float, float] | None = None
-        # Changes noticed while a read is under way: the read may predate them.
-        self._noticed: list[CatalogueChange] = []
         self._tasks = BackgroundTasks(1, self)
+        self._footage_reads = BackgroundTasks(1, self)
         self.follow_now = True
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -138,6 +120,7 @@ class TimelinePlot(QWidget):
         """Stop redrawing (the window is closing)."""
         self._timer.stop()
         self._tasks.close()
+        self._footage_reads.close()
 
     def show_last(self, span: timedelta) -> None:
         """Show the last ``span`` up to now and keep following the present."""
@@ -148,21 +131,21 @@ class TimelinePlot(QWidget):
 
     def on_job(self, job: ClipJob) -> None:
         """A job moved: show it as pending until its clip is ready (progress draws nothing)."""
-        known = self._live.get(job.event.id)
-        if job.status.finished:
-            self._live.pop(job.event.id, None)
-        else:
-            self._live[job.event.id] = job
-        failed_now = job.status is ClipStatus.FAILED
-        if known is None or job.status.finished or failed_now:
+        if self.model.on_job(job):
             self._schedule_draw()
 
     def on_catalogue_changed(self, change: CatalogueChange) -> None:
         """Clips stored or deleted (here or by another console): show or drop their dots."""
-        if self._tasks.pending("clips"):
-            self._noticed.append(change)
-        self._apply(change)
+        self.model.apply(change, reading=self._tasks.pending("clips"))
         self._schedule_draw()
+
+    def drawn_event_ids(self) -> list[str]:
+        """The event ids of the dots on screen now (stored clips)."""
+        return [str(point.data()) for point in self._events.points()]
+
+    def activate_event(self, event_id: str) -> None:
+        """Ask for an event's clip, as clicking its dot does."""
+        self.event_clicked.emit(event_id)
 
     def _schedule_draw(self) -> None:
         if self.isVisible() and not self._redraw.isActive():
@@ -177,23 +160,14 @@ class TimelinePlot(QWidget):
         super().showEvent(event)
         self.refresh()
 
-    def _apply(self, change: CatalogueChange) -> None:
-        span = self._read_span
-        for meta in (*change.added, *change.updated):
-            moment = meta.event.timestamp.timestamp()
-            if span is not None and span[0] <= moment < span[1]:
-                self._clips[meta.event_id] = meta
-        for meta in change.removed:
-            self._clips.pop(meta.event_id, None)
-
     @property
     def clip_ids(self) -> frozenset[str]:
         """The event ids drawn as stored clips."""
-        return frozenset(self._clips)
+        return frozenset(self.model.clips)
 
     def refresh(self) -> None:
-        """Redraw footage and pending events now; read the catalogue (in the background) when
-        the view has moved past the stretch last read.
+        """Redraw pending events now; read the footage, and the catalogue when the view has
+        moved past the stretch last read (both in the background).
         """
         now = time.time()
         if self.follow_now:
@@ -203,19 +177,33 @@ class TimelinePlot(QWidget):
         start, end = self.plot.getViewBox().viewRange()[0]
         self._now.setValue(now)
         self.axis.follow_zone()
-        self._draw_footage(start, end)
-        span = self._reading if self._tasks.pending("clips") else self._read_span
-        if span is None or start < span[0] or end > span[1]:
+        self._read_footage(start, end)
+        reading = self._reading if self._tasks.pending("clips") else None
+        if self.model.needs_read(start, end, reading):
             self._read_clips(start, end)
         self._draw_events()
 
+    def _read_footage(self, start: float, end: float) -> None:
+        console, camera_ids = self.console, self.camera_ids
+
+        def read() -> dict[str, list[tuple[float, float]]]:
+            return {camera_id: console.footage(camera_id, start, end) for camera_id in camera_ids}
+
+        def done(spans: dict[str, list[tuple[float, float]]]) -> None:
+            self.model.set_footage(spans)
+            self._draw_footage()
+
+        def failed(error: Exception) -> None:
+            log.warning("timeline footage not refreshed: %s", error)
+
+        self._footage_reads.submit(read, done, failed, key="footage")
+
     def _read_clips(self, start: float, end: float) -> None:
-        width = end - start
-        wanted = (start - width, end + width)
-        service = self.service
+        wanted = self.model.span_to_read(start, end)
+        console = self.console
 
         def read() -> list[ClipMeta]:
-            page = service.clips(
+            page = console.clips(
                 ClipQuery(
                     start=datetime.fromtimestamp(wanted[0], UTC),
                     end=datetime.fromtimestamp(wanted[1], UTC),
@@ -225,64 +213,44 @@ class TimelinePlot(QWidget):
             return list(page.items)
 
         def done(items: list[ClipMeta]) -> None:
-            self._clips = {meta.event_id: meta for meta in items}
-            self._read_span = wanted
-            noticed, self._noticed = self._noticed, []
-            for change in noticed:
-                self._apply(change)
+            self.model.clips_read(wanted, items)
             self._schedule_draw()
 
         def failed(error: Exception) -> None:  # the catalogue is busy or gone: keep the picture
             log.warning("timeline not refreshed: %s", error)
 
         if not self._tasks.pending("clips"):
-            self._noticed = []
+            self.model.begin_read()
         self._reading = wanted
         self._tasks.submit(read, done, failed, key="clips")
 
-    def _draw_footage(self, start: float, end: float) -> None:
-        lanes = {cam: i for i, cam in enumerate(self.camera_ids)}
-        x0: list[float] = []
-        x1: list[float] = []
-        ys: list[float] = []
-        for camera_id, lane in lanes.items():
-            spans = [(s.start, s.end) for s in self.recorder.buffer(camera_id).covering(start, end)]
-            for span_start, span_end in merged_spans(spans):
-                x0.append(span_start)
-                x1.append(span_end)
-                ys.append(lane)
-        self._footage.setOpts(x0=x0, x1=x1, y=ys, height=LANE_HEIGHT)
+    def _draw_footage(self) -> None:
+        bars = self.model.footage
+        self._footage.setOpts(
+            x0=[bar.start for bar in bars],
+            x1=[bar.end for bar in bars],
+            y=[bar.lane for bar in bars],
+            height=LANE_HEIGHT,
+        )
 
     def _draw_events(self) -> None:
-        lanes = {cam: i for i, cam in enumerate(self.camera_ids)}
-        points = [
-            {"pos": (m.event.timestamp.timestamp(), lanes[m.event.camera_id]), "data": m.event_id}
-            for m in self._clips.values()
-            if m.event.camera_id in lanes
-        ]
-        self._events.setData(points)
-        pending = [
-            {"pos": (j.event.timestamp.timestamp(), lanes[j.event.camera_id]), "data": j.event.id}
-            for j in self._live.values()
-            if j.event.camera_id in lanes and j.status is not ClipStatus.FAILED
-        ]
-        self._pending.setData(pending)
+        self.draws += 1
+        self._events.setData(
+            [{"pos": (dot.when, dot.lane), "data": dot.event_id} for dot in self.model.event_dots()]
+        )
+        self._pending.setData(
+            [
+                {"pos": (dot.when, dot.lane), "data": dot.event_id}
+                for dot in self.model.pending_dots()
+            ]
+        )
 
     def _on_user_moved(self, *args: object) -> None:
         self.follow_now = False
 
     def _on_points_clicked(self, item: object, points: list[pg.SpotItem], *args: object) -> None:
         if points:
-            self.event_clicked.emit(str(points[0].data()))
-
-
-@dataclass(frozen=True)
-class _Sample:
-    when: float
-    stored_bytes: int
-    queue: int
-    fps: dict[str, float]
-    per_hour: dict[int, int]
+            self.activate_event(str(points[0].data()))
 
 
 class DashboardPanel(QWidget):
@@ -294,30 +262,28 @@ class DashboardPanel(QWidget):
 
     def __init__(
         self,
-        recorder: Recorder,
-        service: ClipService,
+        console: Console,
         parent: QWidget | None = None,
         refresh_ms: int = 2000,
     ) -> None:
         super().__init__(parent)
-        self.recorder = recorder
-        self.service = service
+        self.console = console
         self._times: deque[float] = deque(maxlen=self.HISTORY)
         self._storage: deque[float] = deque(maxlen=self.HISTORY)
         self._queue: deque[float] = deque(maxlen=self.HISTORY)
         self._fps: dict[str, deque[float]] = {
-            cam: deque(maxlen=self.HISTORY) for cam in sorted(recorder.cameras)
+            camera.id: deque(maxlen=self.HISTORY) for camera in console.cameras
         }
         self.per_hour = self._plot("Clips per hour (24 h)", date_axis=True)
-        self._hour_bars = pg.BarGraphItem(x=[], height=[], width=3000, brush=(47, 109, 181))
+        self._hour_bars = pg.BarGraphItem(x=[], height=[], width=3000, brush=palette.CHART_BARS)
         self.per_hour.addItem(self._hour_bars)
         self.storage = self._plot("Storage used (MB)", date_axis=True)
-        self._storage_curve = self.storage.plot(pen=pg.mkPen((80, 180, 120), width=2))
+        self._storage_curve = self.storage.plot(pen=pg.mkPen(palette.CHART_STORAGE, width=2))
         self.queue = self._plot("Upload queue", date_axis=True)
-        self._queue_curve = self.queue.plot(pen=pg.mkPen((230, 170, 60), width=2), stepMode=None)
+        self._queue_curve = self.queue.plot(pen=pg.mkPen(palette.PENDING, width=2), stepMode=None)
         self.fps = self._plot("Camera fps", date_axis=True)
         self.fps.addLegend(offset=(5, 5))
-        colours = [(224, 72, 72), (47, 109, 181), (80, 180, 120), (230, 170, 60), (170, 110, 210)]
+        colours = palette.CAMERA_LINES
         self._fps_curves = {
             cam: self.fps.plot(name=cam, pen=pg.mkPen(colours[i % len(colours)], width=2))
             for i, cam in enumerate(self._fps)
@@ -337,7 +303,7 @@ class DashboardPanel(QWidget):
     def _plot(self, title: str, *, date_axis: bool) -> pg.PlotWidget:
         axis = {"bottom": LocalTimeAxis()} if date_axis else {}
         plot = pg.PlotWidget(axisItems=axis, title=title)
-        plot.setBackground("#181b20")
+        plot.setBackground(palette.PLOT_BACKGROUND)
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setMouseEnabled(x=False, y=False)
         plot.getPlotItem().hideButtons()
@@ -350,28 +316,21 @@ class DashboardPanel(QWidget):
 
     def sample(self) -> None:
         """Take one sample of every series (off the GUI thread) and redraw when it is in."""
-        index, service, recorder = self.service.index, self.service, self.recorder
+        console = self.console
 
-        def measure() -> _Sample:
-            now = time.time()
-            return _Sample(
-                when=now,
-                stored_bytes=index.total_bytes(),
-                queue=service.upload_queue(),
-                fps={status.camera_id: status.fps for status in recorder.status()},
-                per_hour=index.counts_per_hour(datetime.now(UTC) - timedelta(hours=24)),
-            )
+        def measure() -> DashboardFigures:
+            return console.dashboard_figures(datetime.now(UTC) - timedelta(hours=24))
 
         def failed(error: Exception) -> None:
             log.warning("dashboard not refreshed: %s", error)
 
         self._tasks.submit(measure, self._draw, failed, key="sample")
 
-    def _draw(self, sample: _Sample) -> None:
+    def _draw(self, sample: DashboardFigures) -> None:
         now = sample.when
         self._times.append(now)
         self._storage.append(sample.stored_bytes / 1e6)
-        self._queue.append(float(sample.queue))
+        self._queue.append(float(sample.upload_queue))
         for camera_id, fps in sample.fps.items():
             if camera_id in self._fps:
                 self._fps[camera_id].append(fps)
@@ -381,7 +340,7 @@ class DashboardPanel(QWidget):
         for cam, curve in self._fps_curves.items():
             values = np.fromiter(self._fps[cam], float)
             curve.setData(times[-len(values) :], values)
-        hours = sample.per_hour
+        hours = sample.clips_per_hour
         self._hour_bars.setOpts(
             x=[h / 1000 + 1800 for h in hours], height=list(hours.values()), width=3000
         )

@@ -31,6 +31,31 @@ class ClipUrl:
     expires_at: datetime
 
 
+class LinkedFiles(Protocol):
+    """A store whose clips the embedded API serves itself, behind signed links."""
+
+    files_prefix: str  # the URL path the signed links start with
+
+    def open_linked(
+        self,
+        event_id: str,
+        expires: str | None,
+        content: str | None,
+        signature: str | None,
+        now: datetime | None = None,
+    ) -> tuple[BinaryIO, ClipMeta]:
+        """The bytes and metadata of the clip a signed link names."""
+        ...
+
+
+class BucketLifecycle(Protocol):
+    """A store that can expire clips by itself (a bucket lifecycle rule)."""
+
+    def apply_lifecycle(self, days: int) -> None:
+        """Make stored clips expire ``days`` after they were stored."""
+        ...
+
+
 class ClipStore(Protocol):
     """Where finished clips and their metadata live (the source of truth for the catalogue)."""
 
@@ -66,6 +91,28 @@ class ClipStore(Protocol):
 
     def health(self) -> StoreHealth:
         """Try the store cheaply and say whether it works."""
+        ...
+
+    # ---- capabilities: what only some stores offer (None where not supported) -------------
+
+    def local_path(self, event_id: str) -> Path | None:
+        """The clip's file on this computer; None when absent or not kept as a local file."""
+        ...
+
+    def local_root(self) -> Path | None:
+        """The folder holding the clips on this computer, or None for a remote store."""
+        ...
+
+    def linked_files(self) -> LinkedFiles | None:
+        """The store's own signed-link serving, if the embedded API serves its files."""
+        ...
+
+    def lifecycle(self) -> BucketLifecycle | None:
+        """The store's own expiry rules, if it has them."""
+        ...
+
+    def close(self) -> None:
+        """Release what the store holds (locks, connections); it stays usable."""
         ...
 
 

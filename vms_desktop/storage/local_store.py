@@ -44,7 +44,13 @@ from vms_desktop.storage.atomic import (
     store_error,
     write_temp,
 )
-from vms_desktop.storage.base import MAX_URL_EXPIRY, ClipUrl, StoreHealth
+from vms_desktop.storage.base import (
+    MAX_URL_EXPIRY,
+    BucketLifecycle,
+    ClipUrl,
+    LinkedFiles,
+    StoreHealth,
+)
 from vms_desktop.storage.signing import UrlSigner, content_tag
 
 log = logging.getLogger(__name__)
@@ -468,6 +474,22 @@ class LocalClipStore:
         clip, record = self._paths(event_id)
         if _kind(record) is _Kind.FILE and _kind(clip) is _Kind.FILE:
             return clip
+        return None
+
+    def local_path(self, event_id: str) -> Path | None:
+        """The committed clip's file (see :meth:`path_of`)."""
+        return self.path_of(event_id)
+
+    def local_root(self) -> Path | None:
+        """The clip folder."""
+        return self.root
+
+    def linked_files(self) -> LinkedFiles | None:
+        """This store: the embedded API serves its files behind signed links."""
+        return self
+
+    def lifecycle(self) -> BucketLifecycle | None:
+        """None: a folder has no expiry rules of its own (retention deletes clips)."""
         return None
 
     def open(self, event_id: str) -> BinaryIO:

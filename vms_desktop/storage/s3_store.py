@@ -22,7 +22,13 @@ from vms_desktop.domain.clip import ClipMeta, iso, parse_iso
 from vms_desktop.domain.errors import ClipExistsError, StoreError, StoreUnavailableError
 from vms_desktop.domain.ids import is_valid_event_id, validate_event_id
 from vms_desktop.storage.atomic import reason
-from vms_desktop.storage.base import MAX_URL_EXPIRY, ClipUrl, StoreHealth
+from vms_desktop.storage.base import (
+    MAX_URL_EXPIRY,
+    BucketLifecycle,
+    ClipUrl,
+    LinkedFiles,
+    StoreHealth,
+)
 
 __all__ = [
     "BACKEND",
@@ -411,6 +417,25 @@ class S3ClipStore:
         return StoreHealth(BACKEND, reachable=True, detail=f"bucket {self.bucket} is reachable")
 
     # --- Lifecycle ---
+
+    def local_path(self, event_id: str) -> Path | None:
+        """None: the bucket keeps no files on this computer."""
+        return None
+
+    def local_root(self) -> Path | None:
+        """None: the bucket keeps no files on this computer."""
+        return None
+
+    def linked_files(self) -> LinkedFiles | None:
+        """None: clips are served by the bucket through presigned URLs."""
+        return None
+
+    def lifecycle(self) -> BucketLifecycle | None:
+        """This store: the bucket expires clips by a lifecycle rule."""
+        return self
+
+    def close(self) -> None:
+        """Nothing to release: the client's connections close with it."""
 
     def apply_lifecycle(self, days: int) -> None:
         """Have S3 expire clips under the prefix ``days`` days after upload.

@@ -5,29 +5,19 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import numpy as np
-import numpy.typing as npt
 import platformdirs
-from PySide6.QtCore import QObject, QPoint, QRect, QSignalBlocker, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QCloseEvent,
-    QColor,
     QGuiApplication,
     QImage,
     QImageWriter,
     QKeyEvent,
-    QMouseEvent,
-    QPainter,
-    QPaintEvent,
-    QPen,
-    QPolygon,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -35,251 +25,48 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
-    QSlider,
     QStyle,
-    QStyleOptionSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from vms_desktop.domain.clip import ClipMeta, iso
-from vms_desktop.domain.errors import PlaybackError
-from vms_desktop.engine.playback import ClipReader, DecodedFrame
+from vms_desktop.engine.clip_decoder import ClipDecoder, ClipInfo, DecodedFrame
+from vms_desktop.gui.player.seek_bar import EventSeekBar
+from vms_desktop.gui.player.surface import VideoSurface
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import local_time_text
 
 log = logging.getLogger(__name__)
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
-EVENT_COLOR = QColor(224, 72, 72)  # the timeline's event colour
 # Platforms with nobody in front of the screen: a file dialog there would wait forever.
 _HEADLESS_PLATFORMS = {"offscreen", "minimal", "vnc"}
 
 
-@dataclass(frozen=True)
-class _ClipInfo:
-    fps: float
-    frame_count: int
-    size: tuple[int, int]
-    display_aspect: float
-
-
 class _DecoderSignals(QObject):
-    opened = Signal(int, object)  # session, _ClipInfo
+    """Carries a decoder's outcomes (told on its thread) to the player's thread, by session."""
+
+    opened = Signal(int, object)  # session, ClipInfo
     decoded = Signal(int, object)  # session, DecodedFrame
     failed = Signal(int, str)  # session, message
 
 
-class _Decoder(threading.Thread):
-    """Opens one clip and decodes whichever frame was asked for last; older requests are dropped.
-
-    Only the newest request matters (playback asks for the frame due now, scrubbing for the one
-    under the mouse), so a slow decoder skips pictures instead of falling behind.
-    """
-
-    def __init__(self, source: str, session: int) -> None:
-        super().__init__(name="clip-decoder", daemon=True)
-        self.source = source
-        self.session = session
-        # Unparented, so emitting stays safe even after the player that listens is deleted.
-        self.signals = _DecoderSignals()
-        self._wake = threading.Condition()
-        self._wanted: int | None = None
-        self._stopping = False
-
-    def request(self, index: int) -> None:
-        with self._wake:
-            self._wanted = index
-            self._wake.notify()
-
-    def stop(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify()
-
-    def run(self) -> None:
-        try:
-            reader = ClipReader(self.source)
-        except PlaybackError as exc:
-            self.signals.failed.emit(self.session, str(exc))
-            return
-        except Exception:  # the operator gets a message, the log gets the traceback
-            log.exception("opening a clip failed")
-            self.signals.failed.emit(self.session, "the clip cannot be played")
-            return
-        try:
-            info = _ClipInfo(reader.fps, reader.frame_count, reader.size, reader.display_aspect)
-            self.signals.opened.emit(self.session, info)
-            while True:
-                with self._wake:
-                    while self._wanted is None and not self._stopping:
-                        self._wake.wait()
-                    if self._stopping or self._wanted is None:
-                        return
-                    index = self._wanted
-                    self._wanted = None
-                try:
-                    frame = reader.frame_at(index)
-                except (PlaybackError, IndexError) as exc:
-                    self.signals.failed.emit(self.session, str(exc))
-                    continue
-                except Exception:
-                    log.exception("decoding frame %d failed", index)
-                    self.signals.failed.emit(self.session, f"frame {index} cannot be decoded")
-                    continue
-                self.signals.decoded.emit(self.session, frame)
-        finally:
-            reader.close()
+def _start_decoder(source: str, session: int) -> tuple[ClipDecoder, _DecoderSignals]:
+    # Unparented signals, so emitting stays safe even after the player that listens is deleted.
+    signals = _DecoderSignals()
+    # The callbacks hold the signals object, so it lives as long as the decoder does.
+    decoder = ClipDecoder(
+        source,
+        lambda info: signals.opened.emit(session, info),
+        lambda frame: signals.decoded.emit(session, frame),
+        lambda message: signals.failed.emit(session, message),
+    )
+    return decoder, signals
 
 
-class VideoSurface(QWidget):
-    """Paints the current picture as large as fits, aspect kept, black bars around it."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._image: QImage | None = None
-        self._pixels: npt.NDArray[np.uint8] | None = None
-        self._aspect = 4 / 3
-        self._message = ""
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(160, 90)
-        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
-
-    def sizeHint(self) -> QSize:
-        return QSize(640, 480)
-
-    @property
-    def image(self) -> QImage | None:
-        """The picture shown, at the clip's size."""
-        return self._image
-
-    @property
-    def pixels(self) -> npt.NDArray[np.uint8] | None:
-        """The RGB array behind :attr:`image`."""
-        return self._pixels
-
-    @property
-    def message(self) -> str:
-        """Text shown instead of (or over) the picture; empty when there is none."""
-        return self._message
-
-    def show_pixels(self, rgb: npt.NDArray[np.uint8], aspect: float) -> None:
-        """Show an RGB array (height, width, 3); the surface keeps it, the image borrows it."""
-        height, width, _ = rgb.shape
-        self._pixels = rgb
-        self._image = QImage(rgb.data, width, height, rgb.strides[0], QImage.Format.Format_RGB888)
-        self._aspect = aspect
-        self._message = ""
-        self.update()
-
-    def show_message(self, text: str, *, keep_picture: bool = False) -> None:
-        """Show ``text``; the picture stays underneath only if asked."""
-        if not keep_picture:
-            self._image = self._pixels = None
-        self._message = text
-        self.update()
-
-    def picture_rect(self) -> QRect:
-        """Where the picture is painted: centred, as large as fits with its aspect kept."""
-        area = self.rect()
-        if area.width() <= 0 or area.height() <= 0:
-            return QRect()
-        if area.width() / area.height() > self._aspect:
-            width, height = round(area.height() * self._aspect), area.height()
-        else:
-            width, height = area.width(), round(area.width() / self._aspect)
-        return QRect(
-            area.x() + (area.width() - width) // 2,
-            area.y() + (area.height() - height) // 2,
-            width,
-            height,
-        )
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), Qt.GlobalColor.black)
-        if self._image is not None:
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-            painter.drawImage(self.picture_rect(), self._image)
-        if self._message:
-            box = self.rect().adjusted(16, 16, -16, -16)
-            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
-            bounds = painter.boundingRect(box, flags, self._message).adjusted(-10, -6, 10, 6)
-            painter.fillRect(bounds, QColor(0, 0, 0, 190))
-            painter.setPen(QColor(235, 235, 235))
-            painter.drawText(box, flags, self._message)
-        painter.end()
-
-
-class EventSeekBar(QSlider):
-    """A horizontal frame slider with the event's frame marked; clicking the groove jumps there."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(Qt.Orientation.Horizontal, parent)
-        self._marker: int | None = None
-        self.setMinimumHeight(26)
-        self.setPageStep(15)
-
-    @property
-    def marker(self) -> int | None:
-        """The frame marked as the event's moment, or None."""
-        return self._marker
-
-    def set_marker(self, value: int | None) -> None:
-        self._marker = value
-        self.update()
-
-    def _geometry(self) -> tuple[QRect, QRect]:
-        option = QStyleOptionSlider()
-        self.initStyleOption(option)
-        style = self.style()
-        groove = style.subControlRect(
-            QStyle.ComplexControl.CC_Slider, option, QStyle.SubControl.SC_SliderGroove, self
-        )
-        handle = style.subControlRect(
-            QStyle.ComplexControl.CC_Slider, option, QStyle.SubControl.SC_SliderHandle, self
-        )
-        return groove, handle
-
-    def value_x(self, value: int) -> int:
-        """The x coordinate of the handle's centre when the slider shows ``value``."""
-        groove, handle = self._geometry()
-        span = max(0, groove.width() - handle.width())
-        offset = QStyle.sliderPositionFromValue(self.minimum(), self.maximum(), value, span)
-        return groove.x() + handle.width() // 2 + offset
-
-    def marker_x(self) -> int | None:
-        """The x coordinate the event marker is drawn at, or None without a marker."""
-        return None if self._marker is None else self.value_x(self._marker)
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        groove, handle = self._geometry()
-        point = event.position().toPoint()
-        if event.button() == Qt.MouseButton.LeftButton and not handle.contains(point):
-            # Jump to the click instead of paging towards it: operators aim at a moment.
-            span = max(1, groove.width() - handle.width())
-            x = point.x() - groove.x() - handle.width() // 2
-            self.setValue(QStyle.sliderValueFromPosition(self.minimum(), self.maximum(), x, span))
-        super().mousePressEvent(event)
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
-        x = self.marker_x()
-        if x is None:
-            return
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(EVENT_COLOR, 2))
-        painter.drawLine(x, 5, x, self.height() - 1)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(EVENT_COLOR)
-        painter.drawPolygon(QPolygon([QPoint(x - 5, 0), QPoint(x + 5, 0), QPoint(x, 6)]))
-        painter.end()
-
-
-def _stop_decoders(decoders: list[_Decoder], *_: object) -> None:
+def _stop_decoders(decoders: list[ClipDecoder], *_: object) -> None:
     for decoder in decoders:
         decoder.stop()
 
@@ -320,15 +107,16 @@ class ClipPlayer(QWidget):
         super().__init__(parent)
         self.snapshot_dir = Path(platformdirs.user_pictures_dir())
         self._session = 0
-        self._decoder: _Decoder | None = None
+        self._decoder: ClipDecoder | None = None
+        self._decoder_signals: _DecoderSignals | None = None
         # A player deleted without being closed must not leave its decoder waiting forever; the
         # hook holds this list, not the player, which is gone by the time it runs.
-        live: list[_Decoder] = []
+        live: list[ClipDecoder] = []
         self._live_decoders = live
         self.destroyed.connect(functools.partial(_stop_decoders, live))
         self._source = ""
         self._meta: ClipMeta | None = None
-        self._info: _ClipInfo | None = None
+        self._info: ClipInfo | None = None
         self._frame: DecodedFrame | None = None
         self._target = 0
         self._playing = False
@@ -440,11 +228,11 @@ class ClipPlayer(QWidget):
         self._stop_decoder(wait=False)
         self._source, self._meta = source, meta
         self._reset("Opening clip…", f"Opening {self._source_name()}")
-        decoder = _Decoder(source, self._session)
-        decoder.signals.opened.connect(self._on_opened)
-        decoder.signals.decoded.connect(self._on_decoded)
-        decoder.signals.failed.connect(self._on_failed)
-        self._decoder = decoder
+        decoder, signals = _start_decoder(source, self._session)
+        signals.opened.connect(self._on_opened)
+        signals.decoded.connect(self._on_decoded)
+        signals.failed.connect(self._on_failed)
+        self._decoder, self._decoder_signals = decoder, signals
         self._live_decoders[:] = [decoder]
         decoder.start()
 
@@ -525,6 +313,11 @@ class ClipPlayer(QWidget):
         return _write_png(image, Path(path))
 
     @property
+    def decoder(self) -> ClipDecoder | None:
+        """The thread decoding the open clip, if one is open or opening."""
+        return self._decoder
+
+    @property
     def is_playing(self) -> bool:
         """True while playing."""
         return self._playing
@@ -576,7 +369,7 @@ class ClipPlayer(QWidget):
 
     # -- decoder results -----------------------------------------------------------------
 
-    def _on_opened(self, session: int, info: _ClipInfo) -> None:
+    def _on_opened(self, session: int, info: ClipInfo) -> None:
         if session != self._session:
             return
         self._info = info
@@ -746,6 +539,7 @@ class ClipPlayer(QWidget):
     def _stop_decoder(self, *, wait: bool) -> None:
         self.pause()
         decoder, self._decoder = self._decoder, None
+        self._decoder_signals = None
         self._live_decoders.clear()
         if decoder is None:
             return
@@ -772,7 +566,7 @@ class ClipPlayer(QWidget):
         for widget in self._controls:
             widget.setEnabled(enabled)
 
-    def _event_index(self, info: _ClipInfo) -> int | None:
+    def _event_index(self, info: ClipInfo) -> int | None:
         if self._meta is None:
             return None
         pre = (self._meta.event.timestamp - self._meta.window_start).total_seconds()

@@ -1,44 +1,33 @@
-"""The clip library panel: filter bar, the paged clip table with thumbnails, and clip actions."""
+"""The clip library panel: filter bar, the paged clip table, and actions on the selected clip."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from PySide6.QtCore import (
-    QDateTime,
     QModelIndex,
-    QObject,
     QPersistentModelIndex,
-    QRect,
-    QSize,
     Qt,
     QTimer,
     QUrl,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QImage, QKeySequence, QPalette
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
-    QCheckBox,
     QComboBox,
-    QDateTimeEdit,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QMessageBox,
     QSpinBox,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -47,26 +36,16 @@ from PySide6.QtWidgets import (
 
 from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.clip_query import ClipQuery
-from vms_desktop.domain.errors import SaveCopyError
-from vms_desktop.engine.clip_service import ClipService
-from vms_desktop.engine.thumbnails import ThumbnailMaker
-from vms_desktop.gui.clip_actions import clip_source, describe_error, save_clip_copy
-from vms_desktop.gui.clip_table import (
-    DEFAULT_PAGE_SIZE,
-    ClipColumn,
-    ClipFilterProxyModel,
-    ClipRole,
-    ClipTableModel,
-    SortRole,
-    ThumbnailRole,
-    ThumbnailState,
-    ThumbnailStateRole,
-)
+from vms_desktop.domain.errors import operator_text
+from vms_desktop.engine.console_port import MAX_URL_EXPIRY, CatalogueChange, ClipUrl, Console
+from vms_desktop.gui import palette
+from vms_desktop.gui.library.columns import ClipColumn
+from vms_desktop.gui.library.delegate import ClipDelegate
+from vms_desktop.gui.library.filters import EXPIRY_UNITS, ClipFilterControls
+from vms_desktop.gui.library.model import DEFAULT_PAGE_SIZE, ClipTableModel
+from vms_desktop.gui.library.proxy import ClipFilterProxyModel
 from vms_desktop.gui.tasks import BackgroundTasks
-from vms_desktop.gui.time_text import current_zone_label, local_time_text
-from vms_desktop.storage.base import MAX_URL_EXPIRY, ClipUrl
-from vms_desktop.storage.clip_index import CatalogueChange
-from vms_desktop.storage.local_store import LocalClipStore
+from vms_desktop.gui.time_text import local_time_text
 
 log = logging.getLogger(__name__)
 
@@ -75,76 +54,6 @@ _ModelIndex = QModelIndex | QPersistentModelIndex
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 _ACTION_THREADS = 2
 _TEXT_DEBOUNCE_MS = 300
-
-
-class ClipDelegate(QStyledItemDelegate):
-    """Paints the clip's thumbnail (or a placeholder until it is made) before the event time."""
-
-    def __init__(self, thumbnail_size: QSize | None = None, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thumbnail_size = thumbnail_size or QSize(96, 72)
-        self.margin = 4
-
-    @property
-    def row_height(self) -> int:
-        """The height a row needs for its thumbnail."""
-        return self.thumbnail_size.height() + 2 * self.margin
-
-    def paint(self, painter: Any, option: QStyleOptionViewItem, index: _ModelIndex) -> None:
-        if index.column() != ClipColumn.TIME:
-            super().paint(painter, option, index)
-            return
-        opt = QStyleOptionViewItem(option)
-        self.initStyleOption(opt, index)
-        text = opt.text
-        opt.text = ""
-        widget = opt.widget
-        style = widget.style() if widget is not None else QApplication.style()
-        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
-
-        rect = opt.rect
-        size = self.thumbnail_size
-        box = QRect(
-            rect.left() + self.margin,
-            rect.top() + max(0, (rect.height() - size.height()) // 2),
-            size.width(),
-            min(size.height(), rect.height()),
-        )
-        painter.save()
-        image = index.data(ThumbnailRole)
-        if isinstance(image, QImage) and not image.isNull():
-            fitted = image.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            target = QRect(0, 0, fitted.width(), fitted.height())
-            target.moveCenter(box.center())
-            painter.drawImage(target, image)
-        else:
-            painter.fillRect(box, opt.palette.color(QPalette.ColorRole.Mid))
-            state = index.data(ThumbnailStateRole)
-            label = "…" if state == ThumbnailState.PENDING else "no preview"
-            painter.setPen(opt.palette.color(QPalette.ColorRole.Light))
-            painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), label)
-        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
-        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
-        painter.setPen(opt.palette.color(role))
-        painter.setFont(opt.font)
-        text_rect = rect.adjusted(size.width() + 2 * self.margin, 0, -self.margin, 0)
-        elided = opt.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight, text_rect.width())
-        painter.drawText(text_rect, _LEFT, elided)
-        painter.restore()
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: _ModelIndex) -> QSize:
-        base = super().sizeHint(option, index)
-        height = max(base.height(), self.row_height)
-        if index.column() != ClipColumn.TIME:
-            return QSize(base.width(), height)
-        return QSize(base.width() + self.thumbnail_size.width() + 2 * self.margin, height)
-
-
-_EXPIRY_UNITS: tuple[tuple[str, timedelta], ...] = (
-    ("minutes", timedelta(minutes=1)),
-    ("hours", timedelta(hours=1)),
-    ("days", timedelta(days=1)),
-)
 
 
 class ClipLibraryPanel(QWidget):
@@ -157,27 +66,25 @@ class ClipLibraryPanel(QWidget):
 
     def __init__(
         self,
-        service: ClipService,
-        thumbnails: ThumbnailMaker | None = None,
+        console: Console,
         *,
         cameras: Iterable[str] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.service = service
-        self.thumbnails = thumbnails
+        self.console = console
         self._tasks = BackgroundTasks(_ACTION_THREADS, self)
         self._busy: set[tuple[str, str]] = set()  # (action, event id) running
 
-        self.model = ClipTableModel(service, thumbnails, page_size=page_size, parent=self)
+        self.model = ClipTableModel(console, page_size=page_size, parent=self)
         self.proxy = ClipFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.delegate = ClipDelegate(parent=self)
         self.view = QTableView(self)
         self._build_view()
         self._build_filters(
-            sorted(cameras) if cameras is not None else sorted(service.recorder.cameras)
+            sorted(cameras) if cameras is not None else [camera.id for camera in console.cameras]
         )
         self._build_actions()
         self._text_timer = QTimer(self)
@@ -228,40 +135,17 @@ class ClipLibraryPanel(QWidget):
             view.setColumnWidth(column, width)
 
     def _build_filters(self, cameras: list[str]) -> None:
-        self.camera_combo = QComboBox(self)
-        self.camera_combo.setMinimumContentsLength(12)
-        self.camera_combo.addItem("All cameras", None)
-        for camera_id in cameras:
-            self.camera_combo.addItem(camera_id, camera_id)
+        self.filters = ClipFilterControls(self, cameras)
+        filters = self.filters
+        self.camera_combo, self.type_combo = filters.camera_combo, filters.type_combo
+        self.from_check, self.from_edit = filters.from_check, filters.from_edit
+        self.to_check, self.to_edit = filters.to_check, filters.to_edit
+        self.text_edit = filters.text_edit
         self.camera_combo.currentIndexChanged.connect(self._on_filter_changed)
-
-        now = QDateTime.currentDateTime()
-        self.from_check = QCheckBox("From", self)
-        self.from_edit = QDateTimeEdit(now.addDays(-1), self)
-        self.to_check = QCheckBox("To", self)
-        self.to_edit = QDateTimeEdit(now, self)
         for check, edit in ((self.from_check, self.from_edit), (self.to_check, self.to_edit)):
-            edit.setDisplayFormat("yyyy-MM-dd HH:mm")
-            edit.setToolTip(f"Local time ({current_zone_label()})")
-            edit.setCalendarPopup(True)
-            edit.setEnabled(False)
-            check.toggled.connect(edit.setEnabled)
             check.toggled.connect(self._on_filter_changed)
             edit.dateTimeChanged.connect(self._on_date_edited)
-
-        self.type_combo = QComboBox(self)
-        self.type_combo.setEditable(True)
-        self.type_combo.setMinimumContentsLength(14)
-        self.type_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.type_combo.addItem("")
-        line = self.type_combo.lineEdit()
-        if line is not None:
-            line.setPlaceholderText("All event types")
         self.type_combo.currentTextChanged.connect(self._on_text_edited)
-
-        self.text_edit = QLineEdit(self)
-        self.text_edit.setPlaceholderText("Search event id, camera, type")
-        self.text_edit.setClearButtonEnabled(True)
         self.text_edit.textChanged.connect(self._on_search_edited)
 
     def _build_actions(self) -> None:
@@ -296,7 +180,7 @@ class ClipLibraryPanel(QWidget):
         self.expiry_spin = QSpinBox(self)
         self.expiry_spin.setToolTip("How long the copied link stays valid")
         self.expiry_unit = QComboBox(self)
-        for name, _unit in _EXPIRY_UNITS:
+        for name, _unit in EXPIRY_UNITS:
             self.expiry_unit.addItem(name)
         self.expiry_unit.currentIndexChanged.connect(self._on_expiry_unit_changed)
         self.expiry_unit.setCurrentIndex(1)
@@ -312,13 +196,8 @@ class ClipLibraryPanel(QWidget):
 
     def _layout(self) -> None:
         filters = QHBoxLayout()
-        filters.addWidget(self.camera_combo)
-        filters.addWidget(self.from_check)
-        filters.addWidget(self.from_edit)
-        filters.addWidget(self.to_check)
-        filters.addWidget(self.to_edit)
-        filters.addWidget(self.type_combo)
-        filters.addWidget(self.text_edit, 1)
+        for widget, stretch in self.filters.in_order():
+            filters.addWidget(widget, stretch)
         filters.addWidget(self._button(self.refresh_action))
 
         actions = QHBoxLayout()
@@ -352,23 +231,7 @@ class ClipLibraryPanel(QWidget):
 
     def current_filter(self) -> ClipQuery:
         """The filter the filter bar describes."""
-        camera = self.camera_combo.currentData()
-        event_type = self.type_combo.currentText().strip() or None
-        start = _minute(self.from_edit.dateTime()) if self.from_check.isChecked() else None
-        # "To 10:30" means up to the end of that minute.
-        end = (
-            _minute(self.to_edit.dateTime()) + timedelta(minutes=1)
-            if self.to_check.isChecked()
-            else None
-        )
-        text = self.text_edit.text().strip() or None
-        return ClipQuery(
-            camera_id=camera if isinstance(camera, str) else None,
-            event_type=event_type,
-            start=start,
-            end=end,
-            text=text,
-        )
+        return self.filters.query()
 
     @Slot()
     def refresh(self) -> None:
@@ -382,11 +245,16 @@ class ClipLibraryPanel(QWidget):
     def on_catalogue_changed(self, change: CatalogueChange) -> None:
         """Clips were stored, changed or removed: follow (wired to the engine bridge)."""
         self.model.apply_change(change)
-        maker = self.thumbnails
-        if maker is not None and change.removed:
+        console = self.console
+        if console.has_thumbnails and change.removed:
             gone = [meta.event_id for meta in change.removed]
             # Cached thumbnail files of deleted clips go too, off the GUI thread.
-            self._tasks.submit(lambda: [maker.forget(event_id) for event_id in gone], _ignore)
+
+            def forget() -> None:
+                for event_id in gone:
+                    console.forget_thumbnail(event_id)
+
+            self._tasks.submit(forget, _ignore)
 
     def selected_clip(self) -> ClipMeta | None:
         """The clip selected in the table."""
@@ -407,7 +275,7 @@ class ClipLibraryPanel(QWidget):
 
     def url_expiry(self) -> timedelta:
         """How long a copied link stays valid (the expiry chooser's value)."""
-        unit = _EXPIRY_UNITS[max(0, self.expiry_unit.currentIndex())][1]
+        unit = EXPIRY_UNITS[max(0, self.expiry_unit.currentIndex())][1]
         return min(unit * self.expiry_spin.value(), MAX_URL_EXPIRY)
 
     def play_selected(self) -> None:
@@ -415,11 +283,11 @@ class ClipLibraryPanel(QWidget):
         meta = self.selected_clip()
         if meta is None:
             return
-        service = self.service
+        console = self.console
         self._run(
             "play",
             meta,
-            lambda: clip_source(service, meta.event_id),
+            lambda: console.playback_source(meta.event_id),
             partial(self._on_source_ready, meta),
         )
 
@@ -429,11 +297,11 @@ class ClipLibraryPanel(QWidget):
         if meta is None:
             return
         expiry = self.url_expiry()
-        service = self.service
+        console = self.console
         self._run(
             "link",
             meta,
-            lambda: service.url(meta.event_id, expiry),
+            lambda: console.link(meta.event_id, expiry),
             partial(self._on_url_ready, meta),
         )
 
@@ -460,13 +328,13 @@ class ClipLibraryPanel(QWidget):
     def show_in_folder(self) -> None:
         """Open the folder holding the selected clip's file (local storage only)."""
         meta = self.selected_clip()
-        store = self.service.store
-        if meta is None or not isinstance(store, LocalClipStore):
+        console = self.console
+        if meta is None or not console.has_local_files:
             return
         self._run(
             "show in folder",
             meta,
-            lambda: store.path_of(meta.event_id),
+            lambda: console.local_path(meta.event_id),
             self._on_clip_path,
         )
 
@@ -489,11 +357,11 @@ class ClipLibraryPanel(QWidget):
         if meta is None:
             return
         self.model.set_status(meta.event_id, "verifying…")
-        service = self.service
+        console = self.console
         self._run(
             "verify",
             meta,
-            lambda: service.verify(meta.event_id),
+            lambda: console.verify(meta.event_id),
             partial(self._on_verified, meta),
             partial(self._on_verify_failed, meta),
         )
@@ -535,8 +403,7 @@ class ClipLibraryPanel(QWidget):
 
     @Slot()
     def _on_rows_changed(self) -> None:
-        self._merge_items(self.camera_combo, self.model.seen_cameras, with_data=True)
-        self._merge_items(self.type_combo, self.model.seen_event_types, with_data=False)
+        self.filters.add_seen(self.model.seen_cameras, self.model.seen_event_types)
 
     @Slot()
     def _on_selection_changed(self) -> None:
@@ -567,7 +434,7 @@ class ClipLibraryPanel(QWidget):
 
     @Slot(int)
     def _on_expiry_unit_changed(self, index: int) -> None:
-        unit = _EXPIRY_UNITS[max(0, index)][1]
+        unit = EXPIRY_UNITS[max(0, index)][1]
         self.expiry_spin.setRange(1, MAX_URL_EXPIRY // unit)
 
     def _on_source_ready(self, meta: ClipMeta, source: str) -> None:
@@ -617,21 +484,16 @@ class ClipLibraryPanel(QWidget):
         self._show_box(
             QMessageBox.Icon.Warning,
             "Verify",
-            f"Clip {meta.event_id} could not be verified. {describe_error(error)}",
+            f"Clip {meta.event_id} could not be verified. {operator_text(error)}",
         )
 
     def _on_delete_answered(self, box: QMessageBox, meta: ClipMeta, _result: int) -> None:
         if box.standardButton(box.clickedButton()) != QMessageBox.StandardButton.Yes:
             return
-        service, maker = self.service, self.thumbnails
-
-        def delete() -> bool:
-            existed = service.delete(meta.event_id)
-            if maker is not None:
-                maker.forget(meta.event_id)
-            return existed
-
-        self._run("delete", meta, delete, partial(self._on_deleted, meta))
+        console = self.console
+        self._run(
+            "delete", meta, lambda: console.delete(meta.event_id), partial(self._on_deleted, meta)
+        )
 
     def _on_deleted(self, meta: ClipMeta, _existed: bool) -> None:
         self.model.remove_clip(meta.event_id)
@@ -665,17 +527,17 @@ class ClipLibraryPanel(QWidget):
                 self._show_box(
                     QMessageBox.Icon.Warning,
                     action.capitalize(),
-                    f"Clip {meta.event_id}: {describe_error(error)}",
+                    f"Clip {meta.event_id}: {operator_text(error)}",
                 )
 
         self._tasks.submit(work, finish, fail)
 
     def _save(self, meta: ClipMeta, destination: Path) -> None:
-        service = self.service
+        console = self.console
         self._run(
             "save",
             meta,
-            lambda: save_clip_copy(service, meta, destination),
+            lambda: console.save_copy(meta.event_id, destination),
             partial(self._on_saved, meta, destination),
         )
 
@@ -689,7 +551,7 @@ class ClipLibraryPanel(QWidget):
             self.delete_action,
         ):
             each.setEnabled(selected)
-        local = isinstance(self.service.store, LocalClipStore)
+        local = self.console.has_local_files
         self.show_folder_action.setEnabled(selected and local)
         self.show_folder_action.setToolTip(
             "Open the folder holding the clip file"
@@ -699,7 +561,7 @@ class ClipLibraryPanel(QWidget):
 
     def _show_message(self, text: str, *, error: bool = False) -> None:
         self.message_label.setText(text)
-        self.message_label.setStyleSheet("color: #b00020;" if error else "")
+        self.message_label.setStyleSheet(f"color: {palette.ERROR_TEXT.name()};" if error else "")
         self.message_label.show()
         self.message_shown.emit(text)
 
@@ -714,40 +576,6 @@ class ClipLibraryPanel(QWidget):
         box.open()  # not exec(): a nested event loop would stall the qasync loop
         self.message_shown.emit(text)
 
-    @staticmethod
-    def _merge_items(combo: QComboBox, values: Iterable[str], *, with_data: bool) -> None:
-        present = {combo.itemText(i) for i in range(combo.count())}
-        for value in sorted(set(values) - present):
-            if with_data:
-                combo.addItem(value, value)
-            else:
-                combo.addItem(value)
-
 
 def _ignore(_result: object) -> None:
     pass
-
-
-def _minute(moment: QDateTime) -> datetime:
-    """A date edit's local time as an aware UTC datetime, cut to the minute it shows."""
-    seconds = moment.toSecsSinceEpoch()
-    return datetime.fromtimestamp(seconds - seconds % 60, UTC)
-
-
-__all__ = [
-    "DEFAULT_PAGE_SIZE",
-    "ClipColumn",
-    "ClipDelegate",
-    "ClipFilterProxyModel",
-    "ClipLibraryPanel",
-    "ClipRole",
-    "ClipTableModel",
-    "SaveCopyError",
-    "SortRole",
-    "ThumbnailRole",
-    "ThumbnailState",
-    "ThumbnailStateRole",
-    "clip_source",
-    "describe_error",
-    "save_clip_copy",
-]

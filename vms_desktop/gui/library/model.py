@@ -1,20 +1,18 @@
-"""The clip catalogue as a Qt model: pages read off the GUI thread, filtered, sorted, thumbnails."""
+"""The clip catalogue as a Qt model: pages read off the GUI thread, filtered, thumbnails."""
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections import OrderedDict
 from dataclasses import replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
     QTimer,
     Signal,
@@ -22,27 +20,30 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QImage
 
 from vms_desktop.domain.clip import ClipMeta
-from vms_desktop.domain.clip_query import ClipPage, ClipQuery, listing_key, matches_text
-from vms_desktop.engine.clip_service import ClipService
-from vms_desktop.engine.thumbnails import ThumbnailMaker
-from vms_desktop.gui.clip_actions import clip_source, describe_error
+from vms_desktop.domain.clip_query import ClipPage, ClipQuery, listing_key
+from vms_desktop.domain.errors import operator_text
+from vms_desktop.engine.console_port import CatalogueChange, Console
+from vms_desktop.gui.library.columns import (
+    HEADERS,
+    LEFT,
+    NUMERIC_COLUMNS,
+    RIGHT,
+    ClipColumn,
+    ClipRole,
+    SortRole,
+    ThumbnailRole,
+    ThumbnailState,
+    ThumbnailStateRole,
+    display_text,
+    sort_value,
+)
+from vms_desktop.gui.pictures import owned_rgb_image
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import local_time_text
-from vms_desktop.storage.clip_index import CatalogueChange
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
 _ModelIndex = QModelIndex | QPersistentModelIndex
-
-ClipRole = int(Qt.ItemDataRole.UserRole) + 1
-"""The row's :class:`ClipMeta` (any column)."""
-ThumbnailRole = int(Qt.ItemDataRole.UserRole) + 2
-"""The row's thumbnail ``QImage`` once made, else None (asking for it starts making it)."""
-ThumbnailStateRole = int(Qt.ItemDataRole.UserRole) + 3
-"""A :class:`ThumbnailState` saying why there is no thumbnail yet."""
-SortRole = int(Qt.ItemDataRole.UserRole) + 4
-"""A plain number or string the proxy sorts the column by."""
 
 DEFAULT_PAGE_SIZE = 200
 # Thumbnails kept in memory (about 57 KB each at 160x120); the disk cache holds the rest.
@@ -52,64 +53,8 @@ _THUMBNAIL_BACKLOG = 64
 _THUMBNAIL_THREADS = 2
 
 
-class ClipColumn(enum.IntEnum):
-    """The library table's columns."""
-
-    TIME = 0
-    CAMERA = 1
-    EVENT_TYPE = 2
-    DURATION = 3
-    SIZE = 4
-    AUDIO = 5
-    GAPS = 6
-    STATUS = 7
-
-
-_HEADERS = {
-    ClipColumn.TIME: "Time",
-    ClipColumn.CAMERA: "Camera",
-    ClipColumn.EVENT_TYPE: "Event",
-    ClipColumn.DURATION: "Duration",
-    ClipColumn.SIZE: "Size",
-    ClipColumn.AUDIO: "Audio",
-    ClipColumn.GAPS: "Gaps",
-    ClipColumn.STATUS: "Status",
-}
-_NUMERIC = frozenset({ClipColumn.DURATION, ClipColumn.SIZE, ClipColumn.GAPS})
-_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-
-
-class ThumbnailState(enum.StrEnum):
-    """Where a row's thumbnail is."""
-
-    UNAVAILABLE = "unavailable"  # the model has no thumbnail maker
-    PENDING = "pending"
-    READY = "ready"
-    FAILED = "failed"
-
-
-def _to_qimage(array: Any) -> QImage:
-    height, width = int(array.shape[0]), int(array.shape[1])
-    data = array.tobytes()
-    # copy() detaches the image from ``data``, which Python frees when this returns.
-    return QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-
-
-def _human_size(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"
-
-
 def _log_count_failure(error: Exception) -> None:
-    log.info("clip count not refreshed: %s", describe_error(error))
-
-
-def _gap_seconds(meta: ClipMeta) -> float:
-    return sum((gap.end - gap.start).total_seconds() for gap in meta.gaps)
+    log.info("clip count not refreshed: %s", operator_text(error))
 
 
 class ClipTableModel(QAbstractTableModel):
@@ -133,8 +78,7 @@ class ClipTableModel(QAbstractTableModel):
 
     def __init__(
         self,
-        service: ClipService,
-        thumbnails: ThumbnailMaker | None = None,
+        console: Console,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
         parent: QObject | None = None,
@@ -142,8 +86,8 @@ class ClipTableModel(QAbstractTableModel):
         super().__init__(parent)
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        self._service = service
-        self._thumbnails = thumbnails
+        self._console = console
+        self._thumbnails = console.has_thumbnails
         self._page_size = page_size
         self._filter = ClipQuery()
         self._rows: list[ClipMeta] = []
@@ -169,9 +113,9 @@ class ClipTableModel(QAbstractTableModel):
     # ---- public API ------------------------------------------------------------------------
 
     @property
-    def service(self) -> ClipService:
-        """The clip service the rows come from."""
-        return self._service
+    def console(self) -> Console:
+        """The service the rows come from."""
+        return self._console
 
     @property
     def clip_filter(self) -> ClipQuery:
@@ -216,9 +160,9 @@ class ClipTableModel(QAbstractTableModel):
         self._failed.clear()
         self._begin_load()
         query = self._query(None)
-        service = self._service
+        console = self._console
         self._reads.submit(
-            lambda: service.clips(query), self._on_first_page, self._on_refresh_failed, key="rows"
+            lambda: console.clips(query), self._on_first_page, self._on_refresh_failed, key="rows"
         )
 
     def clip_at(self, row: int) -> ClipMeta:
@@ -295,9 +239,9 @@ class ClipTableModel(QAbstractTableModel):
             return
         self._begin_load()
         query = self._query(self._rows[-1] if self._rows else None)
-        service = self._service
+        console = self._console
         self._reads.submit(
-            lambda: service.clips(query), self._on_next_page, self._on_page_failed, key="rows"
+            lambda: console.clips(query), self._on_next_page, self._on_page_failed, key="rows"
         )
 
     # ---- pages arriving --------------------------------------------------------------------
@@ -359,15 +303,15 @@ class ClipTableModel(QAbstractTableModel):
             self._recount()
         self.total_changed.emit(self._total)
         if error is not None:
-            self.load_failed.emit(describe_error(error))
+            self.load_failed.emit(operator_text(error))
         self.page_loaded.emit()
 
     def _recount(self) -> None:
         self._recount_again = False
         query = replace(self._query(None), limit=0)
-        service = self._service
+        console = self._console
         self._reads.submit(
-            lambda: service.clips(query).total, self._on_recounted, _log_count_failure, key="count"
+            lambda: console.clips(query).total, self._on_recounted, _log_count_failure, key="count"
         )
 
     def _on_recounted(self, total: int) -> None:
@@ -450,9 +394,9 @@ class ClipTableModel(QAbstractTableModel):
             return None
         column = ClipColumn(section)
         if role == Qt.ItemDataRole.DisplayRole:
-            return _HEADERS[column]
+            return HEADERS[column]
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if column in _NUMERIC else _LEFT
+            return RIGHT if column in NUMERIC_COLUMNS else LEFT
         return None
 
     def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -463,11 +407,11 @@ class ClipTableModel(QAbstractTableModel):
             return None
         meta = self._rows[row]
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(meta, ClipColumn(column))
+            return display_text(meta, ClipColumn(column), self._status_text(meta))
         if role == ClipRole:
             return meta
         if role == SortRole:
-            return self._sort_value(meta, ClipColumn(column))
+            return sort_value(meta, ClipColumn(column), self._status_text(meta))
         if role == ThumbnailRole:
             return self._thumbnail(meta)
         if role == ThumbnailStateRole:
@@ -478,7 +422,7 @@ class ClipTableModel(QAbstractTableModel):
                 f"{meta.resolution} at {meta.fps} fps\nSHA-256 {meta.sha256[:16]}…"
             )
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if column in _NUMERIC else _LEFT
+            return RIGHT if column in NUMERIC_COLUMNS else LEFT
         return None
 
     # ---- internals -------------------------------------------------------------------------
@@ -518,51 +462,14 @@ class ClipTableModel(QAbstractTableModel):
         self._seen_cameras.add(meta.event.camera_id)
         self._seen_types.add(meta.event.event_type)
 
-    def _display(self, meta: ClipMeta, column: ClipColumn) -> str:
-        match column:
-            case ClipColumn.TIME:
-                return local_time_text(meta.event.timestamp)
-            case ClipColumn.CAMERA:
-                return meta.event.camera_id
-            case ClipColumn.EVENT_TYPE:
-                return meta.event.event_type
-            case ClipColumn.DURATION:
-                return f"{meta.duration:.1f} s"
-            case ClipColumn.SIZE:
-                return _human_size(meta.size)
-            case ClipColumn.AUDIO:
-                return "yes" if meta.has_audio else "no"
-            case ClipColumn.GAPS:
-                if not meta.gaps:
-                    return "none"
-                return f"{len(meta.gaps)} ({_gap_seconds(meta):.1f} s)"
-            case ClipColumn.STATUS:
-                return self._status.get(meta.event_id, "ready")
-
-    def _sort_value(self, meta: ClipMeta, column: ClipColumn) -> Any:
-        match column:
-            case ClipColumn.TIME:
-                return meta.event.timestamp.timestamp()
-            case ClipColumn.CAMERA:
-                return meta.event.camera_id
-            case ClipColumn.EVENT_TYPE:
-                return meta.event.event_type
-            case ClipColumn.DURATION:
-                return meta.duration
-            case ClipColumn.SIZE:
-                return float(meta.size)  # a double: sizes may pass 2 GiB
-            case ClipColumn.AUDIO:
-                return int(meta.has_audio)
-            case ClipColumn.GAPS:
-                return _gap_seconds(meta)
-            case ClipColumn.STATUS:
-                return self._status.get(meta.event_id, "ready")
+    def _status_text(self, meta: ClipMeta) -> str:
+        return self._status.get(meta.event_id, "ready")
 
     # ---- thumbnails --------------------------------------------------------------------------
 
     def _thumbnail_state(self, meta: ClipMeta) -> ThumbnailState:
         key = meta.event_id
-        if self._thumbnails is None:
+        if not self._thumbnails:
             return ThumbnailState.UNAVAILABLE
         if key in self._images:
             return ThumbnailState.READY
@@ -571,7 +478,7 @@ class ClipTableModel(QAbstractTableModel):
         return ThumbnailState.PENDING
 
     def _thumbnail(self, meta: ClipMeta) -> QImage | None:
-        if self._thumbnails is None:
+        if not self._thumbnails:
             return None
         key = meta.event_id
         image = self._images.get(key)
@@ -591,15 +498,14 @@ class ClipTableModel(QAbstractTableModel):
 
     def _pump_thumbnails(self) -> None:
         self._pump_queued = False
-        maker = self._thumbnails
-        if maker is None:
+        if not self._thumbnails:
             return
         while self._wanted and len(self._making) < _THUMBNAIL_THREADS:
             # Newest request first: the rows on screen now, not those scrolled past.
             key, meta = self._wanted.popitem(last=True)
             self._making.add(key)
             self._tasks.submit(
-                partial(_make_thumbnail, self._service, maker, meta),
+                partial(_make_thumbnail, self._console, meta),
                 partial(self._on_thumbnail_ready, meta),
                 partial(self._on_thumbnail_failed, meta),
             )
@@ -619,7 +525,7 @@ class ClipTableModel(QAbstractTableModel):
     def _on_thumbnail_failed(self, meta: ClipMeta, error: Exception) -> None:
         key = meta.event_id
         self._making.discard(key)
-        log.info("no thumbnail for clip %s: %s", key, describe_error(error))
+        log.info("no thumbnail for clip %s: %s", key, operator_text(error))
         self._failed.add(key)
         row = self._row_of.get(key)
         if row is not None:
@@ -633,65 +539,6 @@ class ClipTableModel(QAbstractTableModel):
         self._failed.discard(event_id)
 
 
-def _make_thumbnail(service: ClipService, maker: ThumbnailMaker, meta: ClipMeta) -> QImage:
+def _make_thumbnail(console: Console, meta: ClipMeta) -> QImage:
     """Runs on a pool thread: an image, never a pixmap (pixmaps belong to the GUI thread)."""
-    array = maker.cached(meta)
-    if array is None:
-        array = maker.thumbnail(meta, clip_source(service, meta.event_id))
-    return _to_qimage(array)
-
-
-class ClipFilterProxyModel(QSortFilterProxyModel):
-    """Sorts the loaded rows by any column and narrows them at once with a quick text filter.
-
-    The quick filter uses the catalogue's own text rule, so it shows immediately what the
-    catalogue query (which also sees the rows not loaded yet) will answer.
-    """
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._needle = ""
-        self.setSortRole(SortRole)
-        self.setDynamicSortFilter(True)
-
-    @property
-    def quick_text(self) -> str:
-        """The text rows must contain (event id, camera or type); empty: every row."""
-        return self._needle
-
-    def set_quick_text(self, text: str) -> None:
-        """Show only the loaded rows matching ``text``."""
-        text = text.strip()
-        if text == self._needle:
-            return
-        if hasattr(self, "beginFilterChange"):  # Qt 6.10+; invalidateRowsFilter before
-            self.beginFilterChange()
-            self._needle = text
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        else:
-            self._needle = text
-            self.invalidateRowsFilter()
-
-    def clip(self, index: _ModelIndex) -> ClipMeta | None:
-        """The clip of a proxy index."""
-        meta = index.data(ClipRole) if index.isValid() else None
-        return meta if isinstance(meta, ClipMeta) else None
-
-    def filterAcceptsRow(self, source_row: int, source_parent: _ModelIndex) -> bool:
-        if not self._needle:
-            return True
-        meta = self.sourceModel().index(source_row, 0, source_parent).data(ClipRole)
-        return not isinstance(meta, ClipMeta) or matches_text(meta, self._needle)
-
-
-__all__ = [
-    "DEFAULT_PAGE_SIZE",
-    "ClipColumn",
-    "ClipFilterProxyModel",
-    "ClipRole",
-    "ClipTableModel",
-    "SortRole",
-    "ThumbnailRole",
-    "ThumbnailState",
-    "ThumbnailStateRole",
-]
+    return owned_rgb_image(console.thumbnail(meta))

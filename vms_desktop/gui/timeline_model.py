@@ -1,0 +1,129 @@
+"""What the timeline shows, as plain values: lanes, footage, stored clips, pending jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
+from vms_desktop.engine.console_port import CatalogueChange
+
+
+def merged_spans(spans: list[tuple[float, float]], tolerance: float = 0.5) -> list[list[float]]:
+    """Consecutive segments joined into continuous stretches of footage."""
+    merged: list[list[float]] = []
+    for start, end in sorted(spans):
+        if merged and start - merged[-1][1] <= tolerance:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
+
+
+@dataclass(frozen=True)
+class EventDot:
+    """One event drawn on the timeline: its moment (epoch seconds), lane and id."""
+
+    when: float
+    lane: int
+    event_id: str
+
+
+@dataclass(frozen=True)
+class FootageBar:
+    """One continuous stretch of footage on a lane (epoch seconds)."""
+
+    start: float
+    end: float
+    lane: int
+
+
+class TimelineModel:
+    """The timeline's state, readable without Qt: one lane per camera, the footage bars, the
+    stored clips of the stretch last read from the catalogue and the jobs still running.
+
+    Clips are read for a stretch wider than the view, so panning a little needs no new read;
+    catalogue changes keep them current. Changes noticed while a read is under way are applied
+    again once it arrives, since the read may predate them.
+    """
+
+    def __init__(self, camera_ids: Sequence[str]) -> None:
+        self.camera_ids = list(camera_ids)
+        self.lanes = {camera_id: lane for lane, camera_id in enumerate(self.camera_ids)}
+        self.footage: list[FootageBar] = []
+        self.clips: dict[str, ClipMeta] = {}
+        self.jobs: dict[str, ClipJob] = {}
+        self.read_span: tuple[float, float] | None = None
+        self._noticed: list[CatalogueChange] = []
+
+    # ---- what is drawn -------------------------------------------------------------------
+
+    def event_dots(self) -> list[EventDot]:
+        """Stored clips' events on their cameras' lanes."""
+        return [
+            EventDot(meta.event.timestamp.timestamp(), self.lanes[meta.event.camera_id], event_id)
+            for event_id, meta in self.clips.items()
+            if meta.event.camera_id in self.lanes
+        ]
+
+    def pending_dots(self) -> list[EventDot]:
+        """Events whose clip is still being made (failed ones are not drawn)."""
+        return [
+            EventDot(job.event.timestamp.timestamp(), self.lanes[job.event.camera_id], event_id)
+            for event_id, job in self.jobs.items()
+            if job.event.camera_id in self.lanes and job.status is not ClipStatus.FAILED
+        ]
+
+    # ---- what changes it -----------------------------------------------------------------
+
+    def set_footage(self, spans: dict[str, list[tuple[float, float]]]) -> None:
+        """Replace the footage bars with each camera's recorded segments."""
+        bars = []
+        for camera_id, lane in self.lanes.items():
+            for start, end in merged_spans(spans.get(camera_id, [])):
+                bars.append(FootageBar(start, end, lane))
+        self.footage = bars
+
+    def on_job(self, job: ClipJob) -> bool:
+        """Follow a job; True when the drawing changes (progress alone changes nothing)."""
+        known = self.jobs.get(job.event.id)
+        if job.status.finished:
+            self.jobs.pop(job.event.id, None)
+        else:
+            self.jobs[job.event.id] = job
+        return known is None or job.status.finished or job.status is ClipStatus.FAILED
+
+    def needs_read(self, start: float, end: float, reading: tuple[float, float] | None) -> bool:
+        """Whether the view [start, end] leaves the stretch read (or being read)."""
+        span = reading or self.read_span
+        return span is None or start < span[0] or end > span[1]
+
+    @staticmethod
+    def span_to_read(start: float, end: float) -> tuple[float, float]:
+        """The stretch to read for a view: one view's width either side."""
+        width = end - start
+        return start - width, end + width
+
+    def begin_read(self) -> None:
+        """A fresh read starts: changes noticed before it are in it."""
+        self._noticed = []
+
+    def apply(self, change: CatalogueChange, *, reading: bool = False) -> None:
+        """Follow a catalogue change (kept to apply again when a read under way arrives)."""
+        if reading:
+            self._noticed.append(change)
+        span = self.read_span
+        for meta in (*change.added, *change.updated):
+            moment = meta.event.timestamp.timestamp()
+            if span is not None and span[0] <= moment < span[1]:
+                self.clips[meta.event_id] = meta
+        for meta in change.removed:
+            self.clips.pop(meta.event_id, None)
+
+    def clips_read(self, span: tuple[float, float], items: Iterable[ClipMeta]) -> None:
+        """A read of ``span`` arrived: its clips replace those held, then newer changes apply."""
+        self.clips = {meta.event_id: meta for meta in items}
+        self.read_span = span
+        noticed, self._noticed = self._noticed, []
+        for change in noticed:
+            self.apply(change)
