@@ -17,8 +17,9 @@ from tests.support.media import FileCamera, record_file, stamp_of
 from tests.support.waiting import wait_until
 from vms_desktop.domain.camera import CameraConfig
 from vms_desktop.domain.errors import ClipCancelled, NoFootageError
-from vms_desktop.engine.clip_builder import ClipBuilder, ClipResult, ClipSpec, fit_size
+from vms_desktop.engine.clip_builder import ClipBuilder, ClipResult, ClipSpec
 from vms_desktop.engine.clock import WallClock
+from vms_desktop.engine.picture_size import fit_size
 from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.segment_buffer import SegmentBuffer
 
@@ -95,10 +96,10 @@ def test_a_wide_picture_is_padded_not_stretched_and_audio_is_kept(
 def test_fit_size_keeps_the_aspect_ratio() -> None:
     from fractions import Fraction
 
-    assert fit_size(1920, 1080, Fraction(1), 640, 480) == (640, 360)
-    assert fit_size(640, 480, Fraction(1), 640, 480) == (640, 480)
-    assert fit_size(480, 640, Fraction(1), 640, 480) == (360, 480)
-    assert fit_size(720, 576, Fraction(16, 11), 640, 480) == (640, 352)  # 16:11 pixels
+    assert fit_size(1920, 1080, 640, 480, Fraction(1), even=True) == (640, 360)
+    assert fit_size(640, 480, 640, 480, Fraction(1), even=True) == (640, 480)
+    assert fit_size(480, 640, 640, 480, Fraction(1), even=True) == (360, 480)
+    assert fit_size(720, 576, 640, 480, Fraction(16, 11), even=True) == (640, 352)  # 16:11 pixels
 
 
 def test_missing_footage_is_black_and_named_as_a_gap(

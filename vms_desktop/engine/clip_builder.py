@@ -30,6 +30,7 @@ import av
 from vms_desktop.domain.errors import ClipCancelled, ClipError, NoFootageError
 from vms_desktop.engine.clip_audio import AudioTrack
 from vms_desktop.engine.clock import WallClock
+from vms_desktop.engine.picture_size import fit_size
 from vms_desktop.engine.segment_buffer import (
     DEMUX_OPTIONS,
     GAP_TOLERANCE,
@@ -90,18 +91,6 @@ class ClipResult:
         return not self.gaps
 
 
-def fit_size(width: int, height: int, sar: Fraction, box_w: int, box_h: int) -> tuple[int, int]:
-    """The largest even size with the picture's display aspect that fits in the box."""
-    aspect = width * sar / height if height else Fraction(box_w, box_h)
-    if Fraction(box_w, box_h) > aspect:
-        fitted_h = box_h
-        fitted_w = min(box_w, max(2, round(box_h * aspect / 2) * 2))
-    else:
-        fitted_w = box_w
-        fitted_h = min(box_h, max(2, round(box_w / aspect / 2) * 2))
-    return fitted_w, fitted_h
-
-
 class _Scaler:
     """Scales and pads decoded pictures to the clip size; rebuilt when the input changes."""
 
@@ -122,7 +111,9 @@ class _Scaler:
         return self._graph.pull()
 
     def _build(self, frame: Any, sar: Fraction) -> Any:
-        fitted_w, fitted_h = fit_size(frame.width, frame.height, sar, self.width, self.height)
+        fitted_w, fitted_h = fit_size(
+            frame.width, frame.height, self.width, self.height, sar, even=True
+        )
         graph = av.filter.Graph()
         source = graph.add_buffer(
             width=frame.width,

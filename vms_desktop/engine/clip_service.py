@@ -7,12 +7,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
 
-from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event, GapSpan
+from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
 from vms_desktop.domain.clip_query import ClipPage, ClipQuery
 from vms_desktop.domain.errors import (
     ClipCancelled,
@@ -24,11 +22,17 @@ from vms_desktop.domain.errors import (
     UnknownCameraError,
 )
 from vms_desktop.engine.clip_builder import ClipSpec
+from vms_desktop.engine.clip_outcomes import (
+    CleanupResult,
+    GenerateResult,
+    Outbox,
+    built_clip_meta,
+)
 from vms_desktop.engine.clip_scheduler import ClipScheduler, CpuSlots
 from vms_desktop.engine.clip_timing import ClipTiming, Failure, classify
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock, to_datetime
 from vms_desktop.engine.recorder import Recorder
-from vms_desktop.storage.atomic import cleanup_temp_files
+from vms_desktop.storage.atomic import remove_unfinished_encodes
 from vms_desktop.storage.base import ClipStore, ClipUrl, stored_sha256
 from vms_desktop.storage.clip_index import CatalogueListener, ClipIndex
 from vms_desktop.storage.job_store import JobStore, RetryState
@@ -43,34 +47,6 @@ MAX_FUTURE = timedelta(hours=1)
 _PROGRESS_SAVE_STEP = 0.25
 # Added to the reason of a job waiting for its next attempt.
 _RETRYING = " (trying again)"
-
-
-class Outbox(Protocol):
-    """The durable upload queue in front of a remote store (see ``storage.outbox``)."""
-
-    def submit(self, meta: ClipMeta, clip_file: Path) -> None: ...
-
-    def pending(self) -> list[ClipMeta]: ...
-
-    @property
-    def depth(self) -> int: ...
-
-
-@dataclass(frozen=True)
-class GenerateResult:
-    """What ``generate`` did: the job and whether this request created it."""
-
-    job: ClipJob
-    created: bool
-    meta: ClipMeta | None = None
-
-
-@dataclass(frozen=True)
-class CleanupResult:
-    """What a cleanup deleted, and the moment before which it counted a clip as old."""
-
-    deleted: list[str]
-    cutoff: datetime
 
 
 class ClipService:
@@ -135,7 +111,7 @@ class ClipService:
 
     def start(self) -> None:
         """Resume unfinished jobs and start the catalogue sync and retention."""
-        self._clean_work_dir()
+        remove_unfinished_encodes(self.work_dir)
         for job in self.jobs.unfinished():
             self._resume(job)
         self._scheduler.start()
@@ -464,20 +440,7 @@ class ClipService:
                     while_waiting=claim.waiting,
                 )
             self._timing.learn(result.duration, claim.busy_seconds)
-            meta = ClipMeta(
-                event=event,
-                window_start=to_datetime(result.start),
-                window_end=to_datetime(result.end),
-                fps=result.fps,
-                width=result.width,
-                height=result.height,
-                duration=result.duration,
-                size=result.size,
-                sha256=result.sha256,
-                created_at=to_datetime(self.clock.now()),
-                has_audio=result.has_audio,
-                gaps=tuple(GapSpan(to_datetime(g.start), to_datetime(g.end)) for g in result.gaps),
-            )
+            meta = built_clip_meta(event, result, to_datetime(self.clock.now()))
             if cancel.is_set():
                 raise ClipCancelled("cancelled")
             if self.outbox is not None:
@@ -524,19 +487,6 @@ class ClipService:
         pending = job.moved(ClipStatus.PENDING, progress=0.0, error=reason + _RETRYING)
         self._update(pending, persist=True, retry=retry)
         self._scheduler.add(event.id, due, lambda: self._timing.footage_complete(event))
-
-    def _clean_work_dir(self) -> None:
-        """Remove encodes an earlier run left behind (a crash): every unfinished job is built
-        again from the buffer, and the upload outbox keeps its clips in a folder of its own.
-        """
-        removed = cleanup_temp_files(self.work_dir)
-        for leftover in self.work_dir.glob("*.mp4"):
-            with contextlib.suppress(OSError):
-                if leftover.is_file() and not leftover.is_symlink():
-                    leftover.unlink()
-                    removed += 1
-        if removed:
-            log.info("removed %d unfinished clip file(s) left by an earlier run", removed)
 
     def on_uploaded(self, meta: ClipMeta) -> None:
         """The outbox confirmed a clip is in the remote store."""
@@ -627,8 +577,10 @@ class ClipService:
 
 
 __all__ = [
+    "CleanupResult",
     "ClipService",
     "GenerateResult",
     "NoFootageError",
+    "Outbox",
     "UnknownCameraError",
 ]

@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from av.video.reformatter import VideoReformatter
 
+from vms_desktop.engine.picture_size import fit_size
+
 log = logging.getLogger(__name__)
 
 RgbImage = npt.NDArray[np.uint8]
@@ -93,18 +95,6 @@ class VideoParameters:
             extradata=bytes(context.extradata) if context.extradata else None,
             pixel_aspect=Fraction(aspect) if aspect else None,
         )
-
-
-def fit_size(
-    width: int, height: int, box_width: int, box_height: int, pixel_aspect: Fraction | None = None
-) -> tuple[int, int]:
-    """The largest size inside the box with the picture's displayed aspect ratio."""
-    shown_width = width * float(pixel_aspect) if pixel_aspect else float(width)
-    scale = min(box_width / shown_width, box_height / height)
-    return (
-        max(2, min(box_width, round(shown_width * scale))),
-        max(2, min(box_height, round(height * scale))),
-    )
 
 
 @dataclass(frozen=True)

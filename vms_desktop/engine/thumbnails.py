@@ -15,7 +15,7 @@ import numpy as np
 
 from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.errors import ThumbnailError
-from vms_desktop.engine.clip_builder import fit_size
+from vms_desktop.engine.picture_size import fit_size
 from vms_desktop.storage.atomic import cleanup_temp_files, create_temp
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class ThumbnailMaker:
     def _scale(self, frame: Any, sar: Fraction | None) -> np.ndarray:
         if not sar or sar <= 0:
             sar = Fraction(1, 1)
-        width, height = fit_size(frame.width, frame.height, Fraction(sar), *self.size)
+        width, height = fit_size(frame.width, frame.height, *self.size, Fraction(sar), even=True)
         # threads=1: a picture this small costs more to split across threads than to scale.
         scaled = frame.reformat(
             width=width, height=height, format="rgb24", interpolation="AREA", threads=1

@@ -262,3 +262,20 @@ def cleanup_temp_files(directory: Path, *, older_than: float = 0.0) -> int:
         except OSError as exc:
             log.warning("could not remove a temp file: %s", reason(exc))
     return removed
+
+
+def remove_unfinished_encodes(work_dir: Path) -> int:
+    """Remove clip files an earlier run left half-made in ``work_dir`` (a crash); how many.
+
+    Every unfinished job is built again from the buffer, and the upload outbox keeps its clips in
+    a folder of its own, so nothing here is worth keeping.
+    """
+    removed = cleanup_temp_files(work_dir)
+    for leftover in work_dir.glob("*.mp4"):
+        with contextlib.suppress(OSError):
+            if leftover.is_file() and not leftover.is_symlink():
+                leftover.unlink()
+                removed += 1
+    if removed:
+        log.info("removed %d unfinished clip file(s) left by an earlier run", removed)
+    return removed

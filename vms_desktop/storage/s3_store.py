@@ -12,13 +12,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, TypeVar, cast
-from urllib.parse import quote, unquote
 
 import boto3  # type: ignore[import-untyped, unused-ignore]
 from botocore import exceptions as boto_errors  # type: ignore[import-untyped, unused-ignore]
 from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
 
-from vms_desktop.domain.clip import ClipMeta, iso, parse_iso
+from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.errors import ClipExistsError, StoreError, StoreUnavailableError
 from vms_desktop.domain.ids import is_valid_event_id, validate_event_id
 from vms_desktop.storage.atomic import reason
@@ -28,6 +27,12 @@ from vms_desktop.storage.base import (
     ClipUrl,
     LinkedFiles,
     StoreHealth,
+)
+from vms_desktop.storage.s3_metadata import (
+    METADATA_LIMIT,
+    decode_metadata,
+    encode_metadata,
+    metadata_size,
 )
 
 __all__ = [
@@ -51,21 +56,12 @@ MIB = 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 8 * MIB
 # S3 refuses parts below 5 MiB (except the last one).
 MIN_PART_SIZE = 5 * MIB
-# S3 caps user metadata at 2 KB: the UTF-8 bytes of every key and value added up. Keys are
-# counted here with their "x-amz-meta-" header prefix, which leaves a margin for servers that
-# count the whole header.
-METADATA_LIMIT = 2048
-_HEADER_PREFIX = "x-amz-meta-"
 RETENTION_RULE_ID = "vms-desktop-retention"
 # Multipart uploads that a crash or an outage left unfinished are billed until aborted.
 _ABORT_INCOMPLETE_DAYS = 1
-_FORMAT_VERSION = "1"
 _CONTENT_TYPE = "video/mp4"
 _SUFFIX = ".mp4"
 _PREFIX_PATTERN = re.compile(r"(?:[A-Za-z0-9._-]+/)*")
-_GAP = re.compile(r"(-?\d+)~(-?\d+)")
-_MS = timedelta(milliseconds=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Error codes that say "not now" rather than "no".
 _TRANSIENT_CODES = frozenset(
@@ -102,105 +98,6 @@ _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9.]{0,63}")
 
 _T = TypeVar("_T")
-
-# --- Metadata --------------------------------------------------------------------------------
-
-
-def _ms_since_epoch(moment: datetime) -> int:
-    """Whole milliseconds, truncated like :func:`iso` does (so both forms agree)."""
-    return (moment - _EPOCH) // _MS
-
-
-def metadata_size(metadata: dict[str, str]) -> int:
-    """Bytes ``metadata`` counts against S3's user-metadata limit (keys with their prefix)."""
-    return sum(len(_HEADER_PREFIX + k) + len(v.encode()) for k, v in metadata.items())
-
-
-def encode_metadata(meta: ClipMeta) -> dict[str, str]:
-    """``meta`` as S3 user metadata: ASCII only, at most :data:`METADATA_LIMIT` bytes.
-
-    Gaps are stored compactly as ``start~end`` millisecond offsets from the window start. When
-    they do not all fit, the first ones are kept and ``gaps-omitted`` counts the rest.
-    """
-    metadata = {
-        "vms-format": _FORMAT_VERSION,
-        "event-id": meta.event.id,
-        "camera-id": meta.event.camera_id,
-        # Quoted: an event type may end with a space, which HTTP would strip from a header.
-        "event-type": quote(meta.event.event_type, safe=":/"),
-        "timestamp": iso(meta.event.timestamp),
-        "window-start": iso(meta.window_start),
-        "window-end": iso(meta.window_end),
-        "fps": str(meta.fps),
-        "resolution": meta.resolution,
-        "duration": repr(float(meta.duration)),
-        "size": str(meta.size),
-        "sha256": meta.sha256,
-        "has-audio": "1" if meta.has_audio else "0",
-        "created-at": iso(meta.created_at),
-    }
-    base = _ms_since_epoch(meta.window_start)
-    spans = [
-        f"{_ms_since_epoch(gap.start) - base}~{_ms_since_epoch(gap.end) - base}"
-        for gap in meta.gaps
-    ]
-    kept = len(spans)
-    while True:
-        candidate = dict(metadata)
-        if kept:
-            candidate["gaps"] = ",".join(spans[:kept])
-        if kept < len(spans):
-            candidate["gaps-omitted"] = str(len(spans) - kept)
-        if metadata_size(candidate) <= METADATA_LIMIT or kept == 0:
-            break
-        kept -= 1
-    if metadata_size(candidate) > METADATA_LIMIT:
-        # Only reachable if the fixed fields outgrow the limit, which validated ids cannot do.
-        raise StoreError("the clip's metadata does not fit in S3 object metadata")
-    for key, value in candidate.items():
-        if not (key.isascii() and value.isascii()):
-            raise StoreError("the clip's metadata is not ASCII")
-    return candidate
-
-
-def decode_metadata(metadata: dict[str, str]) -> ClipMeta:
-    """Inverse of :func:`encode_metadata`; raises ``ValueError``/``KeyError`` when malformed."""
-    data = {key.lower(): value for key, value in metadata.items()}
-    if data.get("vms-format") != _FORMAT_VERSION:
-        raise ValueError("not a vms_desktop clip (unknown metadata format)")
-    width, _, height = data["resolution"].partition("x")
-    window_start = data["window-start"]
-    gaps: list[dict[str, str]] = []
-    if data.get("gaps"):
-        base = parse_iso(window_start)
-        for span in data["gaps"].split(","):
-            match = _GAP.fullmatch(span)
-            if match is None:
-                raise ValueError("malformed gap")
-            start, end = (base + int(part) * _MS for part in match.groups())
-            gaps.append({"start": iso(start), "end": iso(end)})
-    if data.get("has-audio") not in ("0", "1"):
-        raise ValueError("malformed has-audio")
-    return ClipMeta.from_dict(
-        {
-            "event_id": data["event-id"],
-            "camera_id": data["camera-id"],
-            "event_type": unquote(data["event-type"]),
-            "timestamp": data["timestamp"],
-            "window_start": window_start,
-            "window_end": data["window-end"],
-            "fps": int(data["fps"]),
-            "width": int(width),
-            "height": int(height),
-            "duration_seconds": float(data["duration"]),
-            "size_bytes": int(data["size"]),
-            "sha256": data["sha256"],
-            "has_audio": data["has-audio"] == "1",
-            "gaps": gaps,
-            "created_at": data["created-at"],
-        }
-    )
-
 
 # --- Streaming reads -------------------------------------------------------------------------
 
