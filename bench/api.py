@@ -30,10 +30,11 @@ from typing import Any, BinaryIO
 import httpx
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event, iso
+from vms_desktop.domain.store_state import ClipUrl, StoreHealth
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.runtime import Runtime, build_runtime
 from vms_desktop.settings import load_settings
-from vms_desktop.storage.base import ClipStore, ClipUrl, StoreHealth
+from vms_desktop.storage.base import ClipStore
 from vms_desktop.storage.clip_index import ClipIndex
 from vms_desktop.storage.local_store import LocalClipStore
 from vms_desktop.storage.signing import UrlSigner, load_or_create_key

@@ -17,10 +17,11 @@ import pytest
 from tests.support.media import make_camera_file
 from tests.support.waiting import wait_until
 from vms_desktop.domain.camera import CameraConfig
+from vms_desktop.domain.picture import PreviewPicture
 from vms_desktop.engine import framestamp
 from vms_desktop.engine.camera_worker import CameraWorker
 from vms_desktop.engine.picture_size import fit_size
-from vms_desktop.engine.preview import CameraPreview, FrameSlot, PreviewPicture
+from vms_desktop.engine.preview import CameraPreview, FrameSlot
 from vms_desktop.engine.segment_buffer import SegmentBuffer
 
 DEMO_URL = "demo://?width=640&height=360&fps=15"

@@ -21,7 +21,7 @@ from tests.engine.test_thumbnails import frame_color, meta_for, write_clip
 from tests.gui.conftest import ZoneSetter
 from tests.support.service import start_service
 from vms_desktop.domain.clip import ClipMeta, Event, GapSpan
-from vms_desktop.domain.clip_query import ClipQuery
+from vms_desktop.domain.clip_query import CatalogueChange, ClipQuery
 from vms_desktop.engine.embedded_console import EmbeddedConsole
 from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.gui.bridge import EngineBridge
@@ -38,7 +38,7 @@ from vms_desktop.gui.library import (
 from vms_desktop.gui.time_text import local_time_text
 from vms_desktop.runtime import Runtime, build_runtime
 from vms_desktop.settings import load_settings
-from vms_desktop.storage.clip_index import CatalogueChange, ClipIndex
+from vms_desktop.storage.clip_index import ClipIndex
 from vms_desktop.storage.local_store import LocalClipStore
 
 BIG = 100_000

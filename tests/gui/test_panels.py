@@ -15,13 +15,13 @@ from pytestqt.qtbot import QtBot
 from tests.gui.conftest import ZoneSetter
 from tests.support.service import start_service
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
+from vms_desktop.domain.clip_query import CatalogueChange
 from vms_desktop.gui.event_feed import EventFeedModel, EventFeedPanel
 from vms_desktop.gui.settings_dialog import SettingsDialog
 from vms_desktop.gui.timeline import DashboardPanel, LocalTimeAxis, TimelinePlot
 from vms_desktop.gui.timeline_model import merged_spans
 from vms_desktop.runtime import Runtime
 from vms_desktop.settings import load_settings
-from vms_desktop.storage.clip_index import CatalogueChange
 
 
 def _job(event_id: str, status: ClipStatus, progress: float = 0.0) -> ClipJob:

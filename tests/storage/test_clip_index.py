@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from vms_desktop.domain.clip import ClipMeta, Event
-from vms_desktop.domain.clip_query import ClipQuery
+from vms_desktop.domain.clip_query import CatalogueChange, ClipQuery
 from vms_desktop.domain.errors import CatalogueError, StoreError
-from vms_desktop.storage.clip_index import SCHEMA_VERSION, CatalogueChange, ClipIndex, SyncResult
+from vms_desktop.storage.clip_index import SCHEMA_VERSION, ClipIndex, SyncResult
 
 T0 = datetime(2025, 5, 31, 10, 0, tzinfo=UTC)
 

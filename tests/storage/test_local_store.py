@@ -25,9 +25,10 @@ from vms_desktop.domain.errors import (
     StoreError,
     StoreUnavailableError,
 )
+from vms_desktop.domain.store_state import MAX_URL_EXPIRY
 from vms_desktop.storage import local_store
 from vms_desktop.storage.atomic import cleanup_temp_files, write_atomic
-from vms_desktop.storage.base import MAX_URL_EXPIRY, ClipStore
+from vms_desktop.storage.base import ClipStore
 from vms_desktop.storage.local_store import LocalClipStore
 from vms_desktop.storage.signing import UrlSigner, content_tag
 

@@ -20,7 +20,7 @@ from tests.support.seaweedfs import SeaweedServer
 from tests.support.waiting import wait_until
 from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.errors import ClipExistsError, StoreError, StoreUnavailableError
-from vms_desktop.storage.base import ClipUrl, StoreHealth
+from vms_desktop.domain.store_state import ClipUrl, StoreHealth
 from vms_desktop.storage.outbox import UploadOutbox
 from vms_desktop.storage.s3_store import S3ClipStore
 

@@ -24,7 +24,8 @@ from vms_desktop.domain.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from vms_desktop.storage.base import MAX_URL_EXPIRY, ClipStore
+from vms_desktop.domain.store_state import MAX_URL_EXPIRY
+from vms_desktop.storage.base import ClipStore
 from vms_desktop.storage.s3_store import (
     METADATA_LIMIT,
     MIN_PART_SIZE,

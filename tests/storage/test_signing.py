@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from vms_desktop.domain.errors import StoreError
-from vms_desktop.storage.base import MAX_URL_EXPIRY
+from vms_desktop.domain.store_state import MAX_URL_EXPIRY
 from vms_desktop.storage.signing import (
     CONTENT_DIGITS,
     KEY_BYTES,

@@ -1,4 +1,6 @@
-"""What a clip listing asks for (filters, order, page) and the rule a listed clip meets."""
+"""What a clip listing asks for (filters, order, page), the rule a listed clip meets, and the
+changes that move a listing.
+"""
 
 from __future__ import annotations
 
@@ -111,3 +113,19 @@ class ClipPage:
     total: int
     limit: int
     offset: int
+
+
+@dataclass(frozen=True)
+class CatalogueChange:
+    """What one committed write changed in the catalogue.
+
+    ``added`` and ``updated`` hold the rows as now stored; ``removed`` holds the rows as they
+    were before they went, so a listener can tell where they were listed without asking.
+    """
+
+    added: tuple[ClipMeta, ...] = ()
+    updated: tuple[ClipMeta, ...] = ()
+    removed: tuple[ClipMeta, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.updated or self.removed)

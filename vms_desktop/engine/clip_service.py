@@ -21,6 +21,7 @@ from vms_desktop.domain.errors import (
     StoreError,
     UnknownCameraError,
 )
+from vms_desktop.domain.store_state import ClipUrl
 from vms_desktop.engine.clip_builder import ClipSpec
 from vms_desktop.engine.clip_outcomes import (
     CleanupResult,
@@ -33,7 +34,7 @@ from vms_desktop.engine.clip_timing import ClipTiming, Failure, classify
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock, to_datetime
 from vms_desktop.engine.recorder import Recorder
 from vms_desktop.storage.atomic import remove_unfinished_encodes
-from vms_desktop.storage.base import ClipStore, ClipUrl, stored_sha256
+from vms_desktop.storage.base import ClipStore, stored_sha256
 from vms_desktop.storage.clip_index import CatalogueListener, ClipIndex
 from vms_desktop.storage.job_store import JobStore, RetryState
 

@@ -20,10 +20,9 @@ import numpy.typing as npt
 
 from vms_desktop.domain.camera import CameraConfig, CameraStatus
 from vms_desktop.domain.clip import ClipJob, ClipMeta, Event
-from vms_desktop.domain.clip_query import ClipPage, ClipQuery
-from vms_desktop.engine.preview import DEFAULT_PREVIEW_FPS, PreviewPicture
-from vms_desktop.storage.base import MAX_URL_EXPIRY, ClipUrl, StoreHealth
-from vms_desktop.storage.clip_index import CatalogueChange
+from vms_desktop.domain.clip_query import CatalogueChange, ClipPage, ClipQuery
+from vms_desktop.domain.picture import DEFAULT_PREVIEW_FPS, PreviewPicture
+from vms_desktop.domain.store_state import MAX_URL_EXPIRY, ClipUrl, StoreHealth
 
 RgbArray = npt.NDArray[np.uint8]
 """A picture as a (height, width, 3) RGB array."""

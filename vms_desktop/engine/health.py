@@ -12,10 +12,11 @@ from typing import Any
 from vms_desktop.__version__ import __version__
 from vms_desktop.domain.camera import CameraState
 from vms_desktop.domain.clip import iso
+from vms_desktop.domain.store_state import StoreHealth
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.clock import to_datetime
 from vms_desktop.engine.recorder import Recorder
-from vms_desktop.storage.base import ClipStore, StoreHealth
+from vms_desktop.storage.base import ClipStore
 
 log = logging.getLogger(__name__)
 

@@ -12,29 +12,17 @@ from typing import Any
 
 import av
 import numpy as np
-import numpy.typing as npt
 from av.video.reformatter import VideoReformatter
 
+from vms_desktop.domain.picture import DEFAULT_PREVIEW_FPS, PreviewPicture, RgbImage
 from vms_desktop.engine.picture_size import fit_size
 
 log = logging.getLogger(__name__)
 
-RgbImage = npt.NDArray[np.uint8]
-
-DEFAULT_PREVIEW_FPS = 10.0
 # Packet times travel through the decoder as microseconds, so each picture keeps its UTC time.
 _MICROSECONDS = Fraction(1, 1_000_000)
 # The largest picture a viewer may ask for: a guard against a bogus size allocating gigabytes.
 MAX_SIDE = 8192
-
-
-@dataclass(frozen=True)
-class PreviewPicture:
-    """One decoded picture, ready to paint: an RGB array, the UTC time it shows, its number."""
-
-    image: RgbImage
-    when: float
-    sequence: int
 
 
 class FrameSlot:

@@ -4,31 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
 from vms_desktop.domain.clip import ClipMeta
-
-MAX_URL_EXPIRY = timedelta(days=7)  # S3's limit for SigV4 presigned URLs
-
-
-@dataclass(frozen=True)
-class StoreHealth:
-    """Whether the store works now, for ``/health`` and the status bar."""
-
-    backend: str
-    reachable: bool
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class ClipUrl:
-    """A time-limited URL for a clip's bytes."""
-
-    url: str
-    expires_at: datetime
+from vms_desktop.domain.store_state import ClipUrl, StoreHealth
 
 
 class LinkedFiles(Protocol):

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.clip_query import (
+    CatalogueChange,
     ClipPage,
     ClipQuery,
     listing_key,
@@ -89,22 +90,6 @@ _Row = tuple[str, str, str, int, int, int, str, str, str]
 _SEPARATOR = "\n"
 _SQL_INT_LIMIT = 1 << 63
 _EVERY_CLIP = ClipQuery()
-
-
-@dataclass(frozen=True)
-class CatalogueChange:
-    """What one committed write changed in the catalogue.
-
-    ``added`` and ``updated`` hold the rows as now stored; ``removed`` holds the rows as they
-    were before they went, so a listener can tell where they were listed without asking.
-    """
-
-    added: tuple[ClipMeta, ...] = ()
-    updated: tuple[ClipMeta, ...] = ()
-    removed: tuple[ClipMeta, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
 
 
 CatalogueListener = Callable[[CatalogueChange], None]

@@ -30,6 +30,7 @@ from vms_desktop.domain.errors import (
     StoreUnavailableError,
 )
 from vms_desktop.domain.ids import is_valid_event_id, validate_event_id
+from vms_desktop.domain.store_state import MAX_URL_EXPIRY, ClipUrl, StoreHealth
 from vms_desktop.storage.atomic import (
     O_BINARY,
     O_NOFOLLOW,
@@ -44,13 +45,7 @@ from vms_desktop.storage.atomic import (
     store_error,
     write_temp,
 )
-from vms_desktop.storage.base import (
-    MAX_URL_EXPIRY,
-    BucketLifecycle,
-    ClipUrl,
-    LinkedFiles,
-    StoreHealth,
-)
+from vms_desktop.storage.base import BucketLifecycle, LinkedFiles
 from vms_desktop.storage.signing import UrlSigner, content_tag
 
 log = logging.getLogger(__name__)

@@ -20,14 +20,9 @@ from botocore.config import Config  # type: ignore[import-untyped, unused-ignore
 from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.errors import ClipExistsError, StoreError, StoreUnavailableError
 from vms_desktop.domain.ids import is_valid_event_id, validate_event_id
+from vms_desktop.domain.store_state import MAX_URL_EXPIRY, ClipUrl, StoreHealth
 from vms_desktop.storage.atomic import reason
-from vms_desktop.storage.base import (
-    MAX_URL_EXPIRY,
-    BucketLifecycle,
-    ClipUrl,
-    LinkedFiles,
-    StoreHealth,
-)
+from vms_desktop.storage.base import BucketLifecycle, LinkedFiles
 from vms_desktop.storage.s3_metadata import (
     METADATA_LIMIT,
     decode_metadata,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from vms_desktop.domain.clip import utc
 from vms_desktop.domain.errors import StoreError
+from vms_desktop.domain.store_state import MAX_URL_EXPIRY
 from vms_desktop.storage.atomic import O_BINARY, O_NOFOLLOW, O_NONBLOCK, reason, write_atomic
-from vms_desktop.storage.base import MAX_URL_EXPIRY
 
 log = logging.getLogger(__name__)
 
