@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 from tests.support.xvfb import XvfbDisplay
 from vms_desktop.__version__ import __version__
 
@@ -218,18 +219,20 @@ def test_frozen_console_shows_the_demo_camera_live_under_xvfb(
         console = subprocess.Popen(
             [str(EXECUTABLE)], cwd=tmp_path, env=environ, stdout=log, stderr=subprocess.STDOUT
         )
+
+    def recording() -> bool:
+        assert console.poll() is None, "the console exited"
+        try:
+            cameras = httpx.get(f"http://127.0.0.1:{port}/cameras", timeout=2).json()
+        except httpx.HTTPError:
+            return False
+        return any(c["state"] == "recording" for c in cameras)
+
     try:
-        deadline = time.monotonic() + 60
-        recording = False
-        while time.monotonic() < deadline and not recording:
-            assert console.poll() is None, log_path.read_text()
-            try:
-                cameras = httpx.get(f"http://127.0.0.1:{port}/cameras", timeout=2).json()
-                recording = any(c["state"] == "recording" for c in cameras)
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        assert recording, log_path.read_text()
+        try:
+            wait_until(recording, 60, "a camera recording", poll=0.3)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{log_path.read_text()}") from None
         time.sleep(3)  # first keyframe and the first painted picture
         first = display.screenshot(tmp_path / "first.png").astype(np.int16)
         time.sleep(1.0)

@@ -6,11 +6,11 @@ import shutil
 import stat
 import subprocess
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.waiting import wait_until
 from vms_desktop import desktop_entry
 from vms_desktop.desktop_entry import (
     escape_string_value,
@@ -279,10 +279,7 @@ def test_installed_entry_launches_through_glib(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    deadline = time.monotonic() + 20
-    while not marker.exists():
-        assert time.monotonic() < deadline, "the launched program never ran"
-        time.sleep(0.05)
+    wait_until(marker.exists, 20, "the launched program to run")
     assert marker.read_text() == str(executable)
 
 

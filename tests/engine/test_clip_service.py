@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.factories import clip_record
 from tests.support.service import start_service
 from tests.support.waiting import wait_until
-from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
+from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
 from vms_desktop.engine.clock import WallClock, to_datetime
 from vms_desktop.runtime import Runtime
 from vms_desktop.storage.job_store import JobStore
@@ -161,17 +162,9 @@ def test_cleanup_follows_the_service_clock_and_stops_at_a_jump_of_the_system_clo
 def _store_clip_created(runtime: Runtime, event_id: str, created: float) -> str:
     """A catalogued clip made at UTC ``created`` (the catalogue is what cleanup reads)."""
     moment = to_datetime(created)
-    meta = ClipMeta(
-        Event(event_id, "cam01", "motion", moment),
-        moment - timedelta(seconds=1),
-        moment + timedelta(seconds=1),
-        15,
-        640,
-        480,
-        2.0,
-        1,
-        "0" * 64,
-        moment,
+    one = timedelta(seconds=1)
+    meta = clip_record(
+        event_id, at=moment, pre=one, post=one, size=1, sha256="0" * 64, created_at=moment
     )
     runtime.index.upsert(meta)
     return event_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -14,8 +13,9 @@ import av
 import numpy as np
 import pytest
 
+from tests.support.factories import clip_record
 from tests.support.ports import free_port
-from vms_desktop.domain.clip import ClipMeta, Event
+from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.errors import ThumbnailError
 from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.runtime import Runtime, build_runtime
@@ -64,19 +64,19 @@ def meta_for(
 ) -> ClipMeta:
     """The metadata the clip service would record for ``path`` (times in whole milliseconds)."""
     moment = _whole_ms(timestamp or datetime(2025, 5, 31, 10, 30, tzinfo=UTC))
-    start = moment - timedelta(seconds=event_offset)
-    data = path.read_bytes()
-    return ClipMeta(
-        event=Event(event_id, camera_id, event_type, moment),
-        window_start=start,
-        window_end=start + timedelta(seconds=seconds),
+    pre = timedelta(seconds=event_offset)
+    return clip_record(
+        event_id,
+        camera_id=camera_id,
+        event_type=event_type,
+        at=moment,
+        pre=pre,
+        post=timedelta(seconds=seconds) - pre,
+        data=path.read_bytes(),
+        created_at=_whole_ms(datetime.now(UTC)),
         fps=FPS,
         width=width,
         height=height,
-        duration=seconds,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        created_at=_whole_ms(datetime.now(UTC)),
     )
 
 

@@ -7,40 +7,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from vms_desktop.domain.clip import ClipMeta, Event
+from tests.support.factories import WHEN, clip_record
+from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.clip_query import CatalogueChange, ClipQuery
 from vms_desktop.domain.errors import CatalogueError, StoreError
 from vms_desktop.storage.clip_index import SCHEMA_VERSION, ClipIndex, SyncResult
 
-T0 = datetime(2025, 5, 31, 10, 0, tzinfo=UTC)
-
-
-def make_meta(
-    event_id: str,
-    *,
-    camera: str = "cam01",
-    event_type: str = "person",
-    at: datetime = T0,
-    created: datetime | None = None,
-    size: int = 1000,
-) -> ClipMeta:
-    return ClipMeta(
-        event=Event(event_id, camera, event_type, at),
-        window_start=at - timedelta(seconds=10),
-        window_end=at + timedelta(seconds=20),
-        fps=15,
-        width=640,
-        height=480,
-        duration=30.0,
-        size=size,
-        sha256=hashlib.sha256(event_id.encode()).hexdigest(),
-        created_at=created or at + timedelta(seconds=21),
-    )
+# Every clip_record defaults to this moment.
+T0 = WHEN
 
 
 @pytest.fixture
@@ -53,9 +32,9 @@ def index(tmp_path: Path) -> Iterator[ClipIndex]:
 def sample(index: ClipIndex) -> list[ClipMeta]:
     """Ten clips a minute apart on two cameras and two event types."""
     metas = [
-        make_meta(
+        clip_record(
             f"ev-{i}",
-            camera="cam01" if i % 2 == 0 else "cam02",
+            camera_id="cam01" if i % 2 == 0 else "cam02",
             event_type="person" if i < 5 else "vehicle",
             at=T0 + timedelta(minutes=i),
         )
@@ -70,13 +49,13 @@ def ids(page_items: list[ClipMeta]) -> list[str]:
 
 
 def test_round_trip(index: ClipIndex) -> None:
-    meta = make_meta("ev-1")
+    meta = clip_record("ev-1")
     index.upsert(meta)
     assert index.get("ev-1") == meta
     assert index.get("ev-2") is None
     assert index.count() == 1
     assert index.event_ids() == {"ev-1"}
-    changed = make_meta("ev-1", size=2000)
+    changed = clip_record("ev-1", size=2000)
     index.upsert(changed)
     assert index.get("ev-1") == changed and index.count() == 1
     assert index.delete("ev-1") is True
@@ -97,7 +76,7 @@ def test_a_new_file_is_created_with_the_schema_version(tmp_path: Path) -> None:
 def test_data_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "catalogue.sqlite3"
     with ClipIndex(path) as index:
-        index.upsert(make_meta("ev-1"))
+        index.upsert(clip_record("ev-1"))
     with ClipIndex(path) as index:
         assert not index.rebuilt
         assert index.event_ids() == {"ev-1"}
@@ -113,7 +92,7 @@ def test_newest_first_by_event_time(index: ClipIndex, sample: list[ClipMeta]) ->
 
 
 def test_ties_are_ordered_by_event_id(index: ClipIndex) -> None:
-    index.upsert_many([make_meta(f"ev-{c}") for c in "cab"])
+    index.upsert_many([clip_record(f"ev-{c}") for c in "cab"])
     assert ids(index.list().items) == ["ev-c", "ev-b", "ev-a"]
     assert ids(index.list(ClipQuery(newest_first=False)).items) == ["ev-a", "ev-b", "ev-c"]
 
@@ -167,7 +146,7 @@ def test_time_range_is_inclusive_start_exclusive_end(
 
 
 def test_filters_use_the_event_time_not_the_creation_time(index: ClipIndex) -> None:
-    index.upsert(make_meta("old-event", at=T0, created=T0 + timedelta(days=3)))
+    index.upsert(clip_record("old-event", at=T0, created_at=T0 + timedelta(days=3)))
     assert index.list(ClipQuery(start=T0, end=T0 + timedelta(hours=1))).total == 1
     assert index.list(ClipQuery(start=T0 + timedelta(days=2))).total == 0
 
@@ -175,12 +154,12 @@ def test_filters_use_the_event_time_not_the_creation_time(index: ClipIndex) -> N
 def test_text_search(index: ClipIndex) -> None:
     index.upsert_many(
         [
-            make_meta("front-door-1", camera="cam01", event_type="person"),
-            make_meta("yard-2", camera="cam02", event_type="vehicle"),
-            make_meta("a_b", camera="cam03", event_type="motion"),
-            make_meta("axb", camera="cam03", event_type="motion"),
-            make_meta("a-b", camera="cam03", event_type="motion"),
-            make_meta("load-505", camera="cam04", event_type="load 50.5"),
+            clip_record("front-door-1", camera_id="cam01", event_type="person"),
+            clip_record("yard-2", camera_id="cam02", event_type="vehicle"),
+            clip_record("a_b", camera_id="cam03", event_type="motion"),
+            clip_record("axb", camera_id="cam03", event_type="motion"),
+            clip_record("a-b", camera_id="cam03", event_type="motion"),
+            clip_record("load-505", camera_id="cam04", event_type="load 50.5"),
         ]
     )
 
@@ -214,10 +193,10 @@ def test_text_search(index: ClipIndex) -> None:
 def test_ids_older_than_uses_creation_time(index: ClipIndex) -> None:
     index.upsert_many(
         [
-            make_meta("new-event-old-clip", at=T0 + timedelta(days=9), created=T0),
-            make_meta("b", created=T0 + timedelta(days=1)),
-            make_meta("a", created=T0 + timedelta(days=1)),
-            make_meta("recent", created=T0 + timedelta(days=5)),
+            clip_record("new-event-old-clip", at=T0 + timedelta(days=9), created_at=T0),
+            clip_record("b", created_at=T0 + timedelta(days=1)),
+            clip_record("a", created_at=T0 + timedelta(days=1)),
+            clip_record("recent", created_at=T0 + timedelta(days=5)),
         ]
     )
     cutoff = T0 + timedelta(days=2)
@@ -229,7 +208,7 @@ def test_ids_older_than_uses_creation_time(index: ClipIndex) -> None:
 
 
 def test_sync_adds_updates_and_removes(index: ClipIndex, sample: list[ClipMeta]) -> None:
-    store = [*sample[:8], make_meta("ev-5", size=5), make_meta("new-1"), make_meta("new-2")]
+    store = [*sample[:8], clip_record("ev-5", size=5), clip_record("new-1"), clip_record("new-2")]
     # ev-5 appears twice: the later copy wins, as in a store listing that changed meanwhile.
     result = index.sync(iter(store))
     assert result == SyncResult(added=2, updated=1, removed=2)
@@ -245,7 +224,7 @@ def test_sync_adds_updates_and_removes(index: ClipIndex, sample: list[ClipMeta])
 def test_sync_keeps_changes_made_while_the_store_is_listed(
     index: ClipIndex, sample: list[ClipMeta]
 ) -> None:
-    fresh = make_meta("stored-during-sync")
+    fresh = clip_record("stored-during-sync")
 
     def listing() -> Iterator[ClipMeta]:
         yield from sample[:5]
@@ -274,14 +253,14 @@ def test_a_file_that_is_not_a_database_is_replaced(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 1000)
     with ClipIndex(path) as index:
         assert index.rebuilt and index.count() == 0
-        index.upsert(make_meta("ev-1"))
+        index.upsert(clip_record("ev-1"))
         assert index.event_ids() == {"ev-1"}
 
 
 def test_a_damaged_database_is_replaced(tmp_path: Path) -> None:
     path = tmp_path / "catalogue.sqlite3"
     with ClipIndex(path) as index:
-        index.upsert_many([make_meta(f"ev-{i}", size=i) for i in range(2000)])
+        index.upsert_many([clip_record(f"ev-{i}", size=i) for i in range(2000)])
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -304,14 +283,14 @@ def test_another_schema_is_replaced(tmp_path: Path, version: int) -> None:
     conn.close()
     with ClipIndex(path) as index:
         assert index.rebuilt and index.count() == 0
-        index.upsert(make_meta("ev-1"))
+        index.upsert(clip_record("ev-1"))
         assert index.list().total == 1
 
 
 def test_a_locked_database_is_an_error_not_a_replacement(tmp_path: Path) -> None:
     path = tmp_path / "catalogue.sqlite3"
     with ClipIndex(path) as index:
-        index.upsert(make_meta("ev-1"))
+        index.upsert(clip_record("ev-1"))
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         holder.execute("PRAGMA journal_mode = DELETE")
@@ -341,7 +320,7 @@ def test_threads_share_the_index(index: ClipIndex) -> None:
     def writer(n: int) -> None:
         try:
             for i in range(100):
-                index.upsert(make_meta(f"t{n}-{i}", at=T0 + timedelta(seconds=i)))
+                index.upsert(clip_record(f"t{n}-{i}", at=T0 + timedelta(seconds=i)))
                 index.list(ClipQuery(camera_id="cam01", limit=5))
         except BaseException as exc:
             errors.append(exc)
@@ -363,17 +342,13 @@ def test_scale_100k(index: ClipIndex) -> None:
     for i in range(100_000):
         at = T0 + timedelta(seconds=37 * i)
         metas.append(
-            ClipMeta(
-                event=Event(f"ev-{i:06d}", f"cam{i % 16:02d}", types[i % 4], at),
-                window_start=at - timedelta(seconds=10),
-                window_end=at + timedelta(seconds=20),
-                fps=15,
-                width=640,
-                height=480,
-                duration=30.0,
+            clip_record(
+                f"ev-{i:06d}",
+                camera_id=f"cam{i % 16:02d}",
+                event_type=types[i % 4],
+                at=at,
                 size=1_000_000 + i,
                 sha256=hexes[i % 16],
-                created_at=at + timedelta(seconds=21),
             )
         )
     started = time.perf_counter()
@@ -431,12 +406,12 @@ def test_listeners_hear_upserts_deletes_and_what_a_sync_changed(
 ) -> None:
     heard: list[CatalogueChange] = []
     index.add_listener(heard.append)
-    fresh, changed = make_meta("new-1"), make_meta("ev-3", size=5)
+    fresh, changed = clip_record("new-1"), clip_record("ev-3", size=5)
     index.upsert(fresh)
-    index.upsert_many([changed, make_meta("new-2")])
+    index.upsert_many([changed, clip_record("new-2")])
     assert heard == [
         CatalogueChange(added=(fresh,)),
-        CatalogueChange(added=(make_meta("new-2"),), updated=(changed,)),
+        CatalogueChange(added=(clip_record("new-2"),), updated=(changed,)),
     ]
     heard.clear()
     assert index.delete("new-1")
@@ -445,8 +420,8 @@ def test_listeners_hear_upserts_deletes_and_what_a_sync_changed(
 
     heard.clear()
     listing = [m for m in sample if m.event_id not in ("ev-0", "ev-3")]
-    listing[0] = make_meta(listing[0].event_id, size=7)  # the store has a newer version
-    synced = make_meta("from-peer", at=T0 + timedelta(hours=1))
+    listing[0] = clip_record(listing[0].event_id, size=7)  # the store has a newer version
+    synced = clip_record("from-peer", at=T0 + timedelta(hours=1))
     index.sync([*listing, synced])
     assert len(heard) == 1
     change = heard[0]
@@ -473,9 +448,9 @@ def test_listeners_run_after_the_commit_and_outside_the_lock(
         seen.append((other.get(change.added[0].event_id), answered.is_set()))
 
     index.add_listener(listener)
-    index.upsert(make_meta("a-1"))
+    index.upsert(clip_record("a-1"))
     other.close()
-    assert seen == [(make_meta("a-1"), True)]
+    assert seen == [(clip_record("a-1"), True)]
 
 
 def test_a_failing_listener_neither_undoes_the_write_nor_silences_the_others(
@@ -488,12 +463,12 @@ def test_a_failing_listener_neither_undoes_the_write_nor_silences_the_others(
 
     index.add_listener(broken)
     index.add_listener(heard.append)
-    index.upsert(make_meta("b-1"))  # does not raise
-    assert index.get("b-1") == make_meta("b-1") and len(heard) == 1
+    index.upsert(clip_record("b-1"))  # does not raise
+    assert index.get("b-1") == clip_record("b-1") and len(heard) == 1
     assert "catalogue listener failed" in caplog.text
     index.remove_listener(heard.append)
     index.remove_listener(broken)
-    index.upsert(make_meta("b-2"))
+    index.upsert(clip_record("b-2"))
     assert len(heard) == 1
 
 
@@ -504,19 +479,18 @@ def test_pages_continue_after_a_clip_even_when_rows_come_and_go(
     assert ids(first.items) == ["ev-9", "ev-8", "ev-7", "ev-6"]
     index.delete("ev-7")
     index.delete("ev-6")  # the clip the next page continues after
-    index.upsert(make_meta("late", at=T0 + timedelta(minutes=8)))  # ties with ev-8
+    index.upsert(clip_record("late", at=T0 + timedelta(minutes=8)))  # ties with ev-8
     second = index.list(ClipQuery(limit=4, after=first.items[-1]))
     assert ids(second.items) == ["ev-5", "ev-4", "ev-3", "ev-2"]
     assert second.total == 9  # the total ignores the starting point
-    assert ids(
-        index.list(ClipQuery(limit=4, after=make_meta("ev-8", at=T0 + timedelta(minutes=8)))).items
-    ) == [
+    anchor = clip_record("ev-8", at=T0 + timedelta(minutes=8))
+    assert ids(index.list(ClipQuery(limit=4, after=anchor)).items) == [
         "ev-5",
         "ev-4",
         "ev-3",
         "ev-2",
     ]
-    tie = index.list(ClipQuery(limit=2, after=make_meta("late", at=T0 + timedelta(minutes=8))))
+    tie = index.list(ClipQuery(limit=2, after=clip_record("late", at=T0 + timedelta(minutes=8))))
     assert ids(tie.items) == ["ev-8", "ev-5"]  # ties follow the event id, descending
     oldest_first = index.list(ClipQuery(limit=3, newest_first=False, after=sample[2]))
     assert ids(oldest_first.items) == ["ev-3", "ev-4", "ev-5"]

@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from vms_desktop.domain.clip import ClipMeta, Event
+from tests.support.factories import clip_record
+from vms_desktop.domain.clip import ClipMeta
 from vms_desktop.domain.errors import (
     ClipExistsError,
     InvalidIdError,
@@ -66,19 +67,7 @@ def clip_bytes(seed: str, size: int = 4096) -> bytes:
 
 
 def make_meta(event_id: str, data: bytes, *, camera: str = "cam01") -> ClipMeta:
-    event = Event(event_id, camera, "detection", WHEN)
-    return ClipMeta(
-        event=event,
-        window_start=WHEN - timedelta(seconds=10),
-        window_end=WHEN + timedelta(seconds=20),
-        fps=15,
-        width=640,
-        height=480,
-        duration=30.0,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        created_at=WHEN + timedelta(seconds=21),
-    )
+    return clip_record(event_id, camera_id=camera, event_type="detection", at=WHEN, data=data)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:

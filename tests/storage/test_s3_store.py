@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.factories import clip_record
 from tests.support.seaweedfs import SeaweedServer
-from vms_desktop.domain.clip import ClipMeta, Event, GapSpan
+from vms_desktop.domain.clip import ClipMeta, GapSpan
 from vms_desktop.domain.errors import (
     ClipExistsError,
     InvalidIdError,
@@ -53,19 +54,16 @@ def clip_meta(
     created_at: datetime = WHEN + POST + timedelta(seconds=3),
 ) -> ClipMeta:
     """Metadata for ``data`` as the clip of event ``event_id`` (millisecond-exact times)."""
-    return ClipMeta(
-        event=Event(id=event_id, camera_id="cam01", event_type=event_type, timestamp=WHEN),
-        window_start=WHEN - PRE,
-        window_end=WHEN + POST,
-        fps=15,
-        width=640,
-        height=480,
-        duration=30.0,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        created_at=created_at,
+    return clip_record(
+        event_id,
+        event_type=event_type,
+        at=WHEN,
+        pre=PRE,
+        post=POST,
+        data=data,
         has_audio=True,
         gaps=gaps,
+        created_at=created_at,
     )
 
 

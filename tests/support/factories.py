@@ -21,14 +21,20 @@ def clip_record(
     post: timedelta = timedelta(seconds=20),
     data: bytes | None = None,
     size: int = 1000,
+    sha256: str | None = None,
+    has_audio: bool = False,
     gaps: tuple[GapSpan, ...] = (),
     created_at: datetime | None = None,
     fps: int = 15,
     width: int = 640,
     height: int = 480,
 ) -> ClipMeta:
-    """A clip's metadata: of ``data`` when given (size and SHA-256 match it), else made up."""
-    digest = hashlib.sha256(data if data is not None else event_id.encode()).hexdigest()
+    """A clip's metadata: of ``data`` when given (size and SHA-256 match it), else made up.
+
+    The window is ``pre`` before ``at`` to ``post`` after it; ``sha256`` overrides the digest.
+    """
+    if sha256 is None:
+        sha256 = hashlib.sha256(data if data is not None else event_id.encode()).hexdigest()
     return ClipMeta(
         event=Event(event_id, camera_id, event_type, at),
         window_start=at - pre,
@@ -38,7 +44,8 @@ def clip_record(
         height=height,
         duration=(pre + post).total_seconds(),
         size=len(data) if data is not None else size,
-        sha256=digest,
+        sha256=sha256,
+        has_audio=has_audio,
         gaps=gaps,
         created_at=created_at or at + post + timedelta(seconds=1),
     )

@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
 
 from .ports import free_port
+from .waiting import wait_until
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_camera_server.py")
@@ -221,16 +221,17 @@ class RtspCamera:
         self._wait_ready(port, stdout_path, stderr_path)
 
     def _wait_ready(self, port: int, stdout_path: Path, stderr_path: Path) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + self.ready_timeout
-        while True:
+        process = self._process
+        assert process is not None
+
+        def ready() -> bool:
             for line in stdout_path.read_text(errors="replace").splitlines():
                 if line.startswith("READY "):
                     if line.split()[1] != str(port):
                         self.stop()
                         raise RtspCameraError(f"server reported {line!r}, expected port {port}")
-                    return
-            returncode = self._process.poll()
+                    return True
+            returncode = process.poll()
             if returncode is not None:
                 details = stderr_path.read_text(errors="replace").strip()
                 self._reap()
@@ -239,14 +240,16 @@ class RtspCamera:
                     f"RTSP camera server exited with status {returncode} before it was ready;"
                     f" stderr:\n{details}"
                 )
-            if time.monotonic() > deadline:
-                details = stderr_path.read_text(errors="replace").strip()
-                self.stop()
-                raise RtspCameraError(
-                    f"RTSP camera server not ready after {self.ready_timeout:.0f} s; stderr:\n"
-                    f"{details}"
-                )
-            time.sleep(0.02)
+            return False
+
+        try:
+            wait_until(ready, self.ready_timeout, "the RTSP camera server to be ready", poll=0.02)
+        except AssertionError:
+            details = stderr_path.read_text(errors="replace").strip()
+            self.stop()
+            raise RtspCameraError(
+                f"RTSP camera server not ready after {self.ready_timeout:.0f} s; stderr:\n{details}"
+            ) from None
 
     def _reap(self) -> None:
         """Forget an exited process and remove its log files."""

@@ -22,6 +22,8 @@ import boto3  # type: ignore[import-untyped, unused-ignore]
 from botocore import exceptions as boto_errors  # type: ignore[import-untyped, unused-ignore]
 from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
 
+from tests.support.waiting import wait_until
+
 REGION = "us-east-1"
 READY_TIMEOUT = 40.0
 STOP_TIMEOUT = 20.0
@@ -383,7 +385,6 @@ class SeaweedServer:
     def _wait_ready(self, ports: dict[str, int]) -> None:
         process = self._process
         assert process is not None
-        deadline = time.monotonic() + self.ready_timeout
         expected = set(ports.values()) | {port + GRPC_OFFSET for port in ports.values()}
         client = boto3.session.Session().client(
             "s3",
@@ -400,7 +401,9 @@ class SeaweedServer:
             ),
         )
         last_error = "no attempt yet"
-        while True:
+
+        def ready() -> bool:
+            nonlocal last_error
             if process.poll() is not None:
                 self._process = None
                 self._remove_sockets(ports)
@@ -414,22 +417,24 @@ class SeaweedServer:
                 )
             listening = _listening_ports(process.pid)
             # Without /proc the authenticated probe alone must tell (our random key).
-            if listening is None or expected <= listening:
-                try:
-                    self._probe(client)
-                except (boto_errors.BotoCoreError, boto_errors.ClientError) as error:
-                    last_error = f"{type(error).__name__}: {error}"
-                else:
-                    return
-            else:
+            if listening is not None and not expected <= listening:
                 last_error = f"not listening yet on {sorted(expected - listening)}"
-            if time.monotonic() > deadline:
-                self.kill()
-                raise SeaweedError(
-                    f"SeaweedFS not ready after {self.ready_timeout:.0f} s ({last_error}); "
-                    f"log tail:\n{self.log_tail()}"
-                )
-            time.sleep(0.1)
+                return False
+            try:
+                self._probe(client)
+            except (boto_errors.BotoCoreError, boto_errors.ClientError) as error:
+                last_error = f"{type(error).__name__}: {error}"
+                return False
+            return True
+
+        try:
+            wait_until(ready, self.ready_timeout, "SeaweedFS to be ready", poll=0.1)
+        except AssertionError:
+            self.kill()
+            raise SeaweedError(
+                f"SeaweedFS not ready after {self.ready_timeout:.0f} s ({last_error}); "
+                f"log tail:\n{self.log_tail()}"
+            ) from None
 
     @staticmethod
     def _probe(s3: Any) -> None:

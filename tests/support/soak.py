@@ -37,6 +37,7 @@ import httpx
 
 from tests.support.app import app_environment
 from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 from tests.support.xvfb import XvfbDisplay
 
 _LOOP_LINE = re.compile(
@@ -314,16 +315,15 @@ class SoakRun:
             client.close()
 
     def _wait_started(self, process: subprocess.Popen[bytes], client: httpx.Client) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        def recorded() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"the application exited at start ({process.returncode})")
             with contextlib.suppress(httpx.HTTPError):
                 cameras = client.get("/health").json().get("cameras", [])
-                if cameras and all(c["buffered_seconds"] > 8 for c in cameras):
-                    return
-            time.sleep(0.5)
-        raise AssertionError("the cameras did not record within 60 s")
+                return bool(cameras) and all(c["buffered_seconds"] > 8 for c in cameras)
+            return False
+
+        wait_until(recorded, 60, "every camera recording 8 s", poll=0.5)
 
     def _detector(self, client: httpx.Client) -> None:
         count = 0

@@ -13,6 +13,7 @@ import av.container
 import pytest
 
 from tests.support.rtsp_camera import RtspCamera
+from tests.support.waiting import wait_until
 from vms_desktop.engine import framestamp
 
 FRAME_MS = 1000 / 15
@@ -123,10 +124,7 @@ def test_freeze_suspends_and_thaw_resumes(rtsp_camera: RtspCamera) -> None:
     assert pid is not None
 
     rtsp_camera.freeze()
-    deadline = time.monotonic() + 2
-    while process_state(pid) != "T" and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert process_state(pid) == "T"
+    wait_until(lambda: process_state(pid) == "T", 2, "the server to stop", poll=0.01)
     assert rtsp_camera.running
 
     rtsp_camera.thaw()

@@ -232,6 +232,12 @@ class ClipScheduler:
             self._cond.notify_all()
             return True
 
+    def recheck(self) -> None:
+        """Look at the queue again now: the wall clock was stepped (its waits are timed)."""
+        with self._cond:
+            self._changed = True
+            self._cond.notify_all()
+
     def discard(self, key: str) -> bool:
         """Drop a queued job; False if it is not queued (it may be running)."""
         with self._cond:

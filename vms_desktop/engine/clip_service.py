@@ -134,6 +134,10 @@ class ClipService:
         if self._maintainer.is_alive():
             self._maintainer.join(timeout)
 
+    def clock_stepped(self) -> None:
+        """The wall clock jumped: builds waiting for a moment look at it again now."""
+        self._scheduler.recheck()
+
     def add_listener(self, listener: JobListener) -> None:
         """Be told of every job change (called from worker threads)."""
         self._listeners.append(listener)

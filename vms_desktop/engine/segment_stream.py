@@ -97,10 +97,6 @@ class SegmentStream(io.RawIOBase):
         with self.buffer.changed:
             self.buffer.changed.notify_all()
 
-    def extend_deadline(self, deadline: float) -> None:
-        """Move the time after which a read at the live tail gives up."""
-        self.deadline = max(self.deadline, deadline)
-
     def wait_for_data(self) -> bool:
         """Block until the current run has bytes to read; False if it ends without any."""
         try:

@@ -1,4 +1,4 @@
-"""What every clip store offers: the ``ClipStore`` protocol and the capabilities a store may have."""
+"""What every clip store offers: the ``ClipStore`` protocol and the optional capabilities."""
 
 from __future__ import annotations
 
