@@ -23,7 +23,7 @@ import pytest
 from tests.support.clocks import ManualClock
 from tests.support.factories import clip_record
 from tests.support.waiting import wait_until
-from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
+from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
 from vms_desktop.domain.clip_query import ClipQuery
 from vms_desktop.domain.errors import (
     ClipCancelled,
@@ -502,6 +502,24 @@ def test_get_falls_back_to_the_store_and_catalogues_what_it_finds(bench: Bench) 
     assert bench.service.get("e1") == stored
     assert bench.index.get("e1") == stored
     assert bench.service.get("nothing") is None
+
+
+def test_a_lookup_racing_the_catalogue_write_still_finds_the_clip(
+    bench: Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first catalogue read lands just before the clip is catalogued and its job turns
+    # ready: the lookup must not send the caller to the (maybe unreachable) store.
+    ready_clip(bench, "e1")
+    real_get = bench.index.get
+    reads: list[str] = []
+
+    def get_racing(event_id: str) -> ClipMeta | None:
+        reads.append(event_id)
+        return None if len(reads) == 1 else real_get(event_id)
+
+    monkeypatch.setattr(bench.index, "get", get_racing)
+    meta, _ = bench.service.local_lookup("e1")
+    assert meta is not None and meta.event_id == "e1"
 
 
 def test_verify_detects_a_changed_byte(bench: Bench) -> None:

@@ -225,8 +225,14 @@ class ClipService:
         Never asks the store, so it answers at local-disk speed however the store is doing.
         """
         meta = self.index.get(event_id)
-        job = None if meta is not None else self.job(event_id)
-        return meta, job
+        if meta is not None:
+            return meta, None
+        job = self.job(event_id)
+        if job is not None and job.status is ClipStatus.READY:
+            # Catalogued just after the first look: a clip is catalogued before its job turns
+            # ready, so a second look finds it.
+            return self.index.get(event_id), job
+        return None, job
 
     def lookup_store(self, event_id: str) -> ClipMeta | None:
         """A clip's metadata from the store itself (a clip another instance stored), which is
