@@ -1,15 +1,18 @@
 """Protected bookmarks keep their footage in a real buffer, through retention, a free-space
-squeeze and a restart, until they are deleted.
+squeeze, a full file system and a restart, until they are deleted.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import MOMENT, BufferFactory
+from tests.engine.conftest import FILE_SECONDS, MOMENT, BufferFactory
+from tests.engine.test_free_space import MB, make_recorder
+from tests.support.filesystems import small_filesystem
 from tests.support.media import record_file
 from vms_desktop.domain.bookmark import BookmarkQuery
 from vms_desktop.domain.errors import BookmarkNotFoundError, UnknownCameraError
@@ -116,3 +119,43 @@ def test_unknown_cameras_and_ids_are_refused(recorded: SegmentBuffer, tmp_path: 
     assert service.bookmarks(BookmarkQuery()).total == 0
     assert recorded.protected_spans() == {}
     service.store.close()
+
+
+def test_protected_footage_outlasts_a_full_file_system_until_deleted(
+    camera_file: Path, tmp_path: Path
+) -> None:
+    rounds = 8  # 8 x 34 s for each of two cameras: more than twice what 8 MB holds
+    floor = 2 * MB
+    with small_filesystem(8) as fs:
+        recorder = make_recorder(fs, {"cam01": "demo://", "cam02": "demo://"}, floor)
+        service = BookmarkService(
+            BookmarkStore(tmp_path / "bookmarks.sqlite3"),
+            recorder.buffers,
+            before=BEFORE,
+            after=AFTER,
+        )
+        cam01 = recorder.buffers["cam01"]
+        base = time.time() - rounds * FILE_SECONDS - 60
+        marked = base + 16
+        for buffer in recorder.buffers.values():
+            record_file(buffer, camera_file, base)
+        kept = service.add("cam01", at(marked), note="keep", protect=True)
+        held = [s.path for s in cam01.covering(marked - BEFORE, marked + AFTER)]
+        for index in range(1, rounds):
+            for buffer in recorder.buffers.values():
+                record_file(buffer, camera_file, base + index * FILE_SECONDS)
+            assert fs.free_bytes >= floor
+
+        assert recorder.space_guard.status().evicted_segments > 0
+        assert all(path.exists() for path in held)
+        assert kept_around(cam01, marked - BEFORE, marked + AFTER)
+        # Around it, the same first minute went to make room, on both cameras.
+        assert not kept_around(cam01, base + 26, base + 30)
+        assert not kept_around(recorder.buffers["cam02"], marked - BEFORE, marked + AFTER)
+
+        service.delete(kept.id)
+        for buffer in recorder.buffers.values():
+            record_file(buffer, camera_file, base + rounds * FILE_SECONDS)
+        assert fs.free_bytes >= floor
+        assert not any(path.exists() for path in held), "the oldest footage goes first again"
+        service.store.close()
