@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,9 @@ def mark(camera_id: str = "cam01", seconds: float = 0, **fields: object) -> Book
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> BookmarkStore:
+def store(tmp_path: Path) -> Iterator[BookmarkStore]:
     made = BookmarkStore(tmp_path / "state" / "bookmarks.sqlite3")
-    yield made  # type: ignore[misc]
+    yield made
     made.close()
 
 
@@ -136,4 +137,3 @@ def test_writers_on_many_threads_lose_nothing(store: BookmarkStore) -> None:
     spans = store.protected_spans()
     assert sorted(spans) == ["cam01", "cam02", "cam03", "cam04"]
     assert all(len(kept) == 25 for kept in spans.values())
-    assert datetime.now(UTC) > WHEN

@@ -80,9 +80,18 @@ class BookmarkStore:
     def delete(self, bookmark_id: str) -> Bookmark | None:
         """Forget a bookmark; returns it as it was, or None when there was none."""
         with self._lock:
-            row = self._db.execute(
-                f"DELETE FROM bookmarks WHERE id = ? RETURNING {_COLUMNS}", (bookmark_id,)
-            ).fetchone()
+            # One transaction (not DELETE ... RETURNING, which SQLite before 3.35 lacks).
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM bookmarks WHERE id = ?", (bookmark_id,)
+                ).fetchone()
+                if row is not None:
+                    self._db.execute("DELETE FROM bookmarks WHERE id = ?", (bookmark_id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
         return _bookmark(row) if row else None
 
     def page(self, query: BookmarkQuery) -> BookmarkPage:
