@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 from vms_desktop.api.app import ApiOptions, create_app
 from vms_desktop.api.server import ApiServer
 from vms_desktop.domain.errors import StoreError
+from vms_desktop.engine.bookmarks import BookmarkService, stored_protection
 from vms_desktop.engine.clip_builder import ClipSpec
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
@@ -20,6 +22,7 @@ from vms_desktop.engine.sources import Timeouts
 from vms_desktop.engine.thumbnails import ThumbnailMaker
 from vms_desktop.settings import Settings
 from vms_desktop.storage.base import ClipStore
+from vms_desktop.storage.bookmark_store import BookmarkStore
 from vms_desktop.storage.clip_index import ClipIndex
 from vms_desktop.storage.job_store import JobStore
 from vms_desktop.storage.local_store import LocalClipStore
@@ -91,6 +94,7 @@ class Runtime:
     service: ClipService
     health: HealthMonitor
     outbox: UploadOutbox | None = None
+    bookmarks: BookmarkService | None = None
     api: ApiServer | None = None
     started: list[str] = field(default_factory=list)
     _console: EmbeddedConsole | None = field(default=None, init=False, repr=False)
@@ -106,6 +110,7 @@ class Runtime:
                 self.service,
                 self.health,
                 ThumbnailMaker(self.settings.state_path / "thumbnails"),
+                bookmarks=self.bookmarks,
             )
         return self._console
 
@@ -155,6 +160,8 @@ class Runtime:
         if "recorder" in self.started:
             self.recorder.stop()
         self.jobs.close()
+        if self.bookmarks is not None:
+            self.bookmarks.store.close()
         self.index.close()
         self.store.close()
         self.started.clear()
@@ -176,6 +183,7 @@ class Runtime:
             cameras=health.cameras,
             store_unavailable=lambda: health.store_unavailable,
             store_failed=health.store_failed,
+            bookmarks=self.bookmarks,
         )
         linked = self.store.linked_files()
         if linked is not None:
@@ -220,7 +228,19 @@ def build_runtime(settings: Settings, *, clock: WallClock | None = None) -> Runt
     state = settings.state_path
     store = build_store(settings, recover=True)
     outbox: UploadOutbox | None = None
-    recorder = Recorder(settings.active_cameras, recorder_options(settings), clock)
+    spec = clip_spec(settings)
+    bookmark_store = BookmarkStore(state / "bookmarks.sqlite3")
+    # A protected moment keeps the footage a clip of it would read; the buffers know it from
+    # the start, as loading them prunes.
+    margins = {"before": spec.pre_seconds, "after": spec.post_seconds}
+    protected = stored_protection(bookmark_store, **margins)
+    if protected:
+        log.info(
+            "footage of %d protected bookmark(s) kept in the buffer",
+            sum(len(spans) for spans in protected.values()),
+        )
+    options = dataclasses.replace(recorder_options(settings), protected=protected)
+    recorder = Recorder(settings.active_cameras, options, clock)
     index = ClipIndex(state / "catalogue.sqlite3")
     jobs = JobStore(state / "jobs.sqlite3")
     service_box: list[ClipService] = []
@@ -240,7 +260,7 @@ def build_runtime(settings: Settings, *, clock: WallClock | None = None) -> Runt
         store,
         index,
         jobs,
-        clip_spec(settings),
+        spec,
         state / "work",
         outbox=outbox,
         retention_days=settings.retention_days,
@@ -255,7 +275,10 @@ def build_runtime(settings: Settings, *, clock: WallClock | None = None) -> Runt
     if outbox is not None:
         # Waiting clips go up as soon as the store answers again, not after their back-off.
         health.on_store_recovered(outbox.wake)
-    return Runtime(settings, recorder, store, index, jobs, service, health, outbox)
+    bookmarks = BookmarkService(bookmark_store, recorder.buffers, **margins)
+    return Runtime(
+        settings, recorder, store, index, jobs, service, health, outbox, bookmarks=bookmarks
+    )
 
 
 def _secret(value: object) -> str | None:

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from vms_desktop.__version__ import __version__
 from vms_desktop.api.context import ApiContext, ApiOptions
 from vms_desktop.api.errors import install_error_answers
-from vms_desktop.api.routes import cameras, clips, health
+from vms_desktop.api.routes import bookmarks, cameras, clips, health
 from vms_desktop.api.routes.files import files_router
 from vms_desktop.api.schemas import ErrorOut
 from vms_desktop.api.security import RequestGuard
@@ -44,6 +44,8 @@ def create_app(service: ClipService, options: ApiOptions) -> FastAPI:
     app.include_router(clips.router)
     app.include_router(health.router)
     app.include_router(cameras.router)
+    if options.bookmarks is not None:
+        app.include_router(bookmarks.router)
     if options.files_path and options.file_opener is not None:
         app.include_router(files_router(options.files_path, options.file_opener))
     return app

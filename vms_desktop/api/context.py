@@ -14,6 +14,7 @@ from vms_desktop.api.errors import ClipNotReadyError
 from vms_desktop.api.offload import WorkerPool
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
 from vms_desktop.domain.errors import StoreUnavailableError
+from vms_desktop.engine.bookmarks import BookmarkService
 from vms_desktop.engine.clip_service import ClipService
 
 _T = TypeVar("_T")
@@ -57,6 +58,8 @@ class ApiOptions:
     store_threads: int = 4
     store_waiting: int = 8
     throttle: AuthThrottle | None = None
+    # Bookmarks (None: the /bookmarks routes are not served).
+    bookmarks: BookmarkService | None = None
 
 
 @dataclass

@@ -16,8 +16,10 @@ from vms_desktop.api.offload import PoolFullError
 from vms_desktop.api.schemas import JobOut
 from vms_desktop.domain.clip import ClipJob, ClipStatus
 from vms_desktop.domain.errors import (
+    BookmarkNotFoundError,
     ClipNotFoundError,
     EventConflictError,
+    InvalidBookmarkError,
     InvalidLinkError,
     NoFootageError,
     ServiceBusyError,
@@ -85,6 +87,8 @@ def _unknown_camera(exc: Exception) -> str:
 # listed here (StoreUnavailableError) wins over its base (StoreError).
 _ANSWERS: dict[type[Exception], _Answer] = {
     ClipNotFoundError: _Answer(404, lambda _: "no such clip"),
+    BookmarkNotFoundError: _Answer(404, lambda _: "no such bookmark"),
+    InvalidBookmarkError: _Answer(422, _text),
     UnknownCameraError: _Answer(404, _unknown_camera),
     InvalidLinkError: _Answer(403, lambda _: "the link is invalid or has expired"),
     EventConflictError: _Answer(409, _text),

@@ -7,6 +7,7 @@ paths, keys, URLs or secrets.
 
 from __future__ import annotations
 
+from vms_desktop.domain.bookmark import InvalidBookmarkError
 from vms_desktop.domain.clip import InvalidEventError
 from vms_desktop.domain.ids import InvalidIdError
 
@@ -99,6 +100,10 @@ class ClipNotFoundError(KeyError):
     """No clip or job for that event id."""
 
 
+class BookmarkNotFoundError(KeyError):
+    """No bookmark with that id."""
+
+
 def operator_text(error: BaseException) -> str:
     """One sentence for the console: what went wrong and, where it helps, what to do."""
     detail = str(error).strip()
@@ -110,6 +115,8 @@ def operator_text(error: BaseException) -> str:
         return f"The clip storage failed: {detail}"
     if isinstance(error, ClipNotFoundError):
         return "That clip is no longer stored (it was deleted or expired)."
+    if isinstance(error, BookmarkNotFoundError):
+        return "That bookmark no longer exists (it was deleted)."
     if isinstance(error, ServiceBusyError):
         return f"Too many clips are being made; try again in {error.retry_after} s."
     if isinstance(error, AuthError):
@@ -126,6 +133,7 @@ def operator_text(error: BaseException) -> str:
             EventConflictError,
             InvalidIdError,
             InvalidEventError,
+            InvalidBookmarkError,
             InvalidLinkError,
         ),
     ):
@@ -138,12 +146,14 @@ def operator_text(error: BaseException) -> str:
 
 __all__ = [
     "AuthError",
+    "BookmarkNotFoundError",
     "CatalogueError",
     "ClipCancelled",
     "ClipError",
     "ClipExistsError",
     "ClipNotFoundError",
     "EventConflictError",
+    "InvalidBookmarkError",
     "InvalidEventError",
     "InvalidIdError",
     "InvalidLinkError",

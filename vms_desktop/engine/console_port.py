@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from vms_desktop.domain.bookmark import Bookmark, BookmarkPage, BookmarkQuery
 from vms_desktop.domain.camera import CameraConfig, CameraStatus
 from vms_desktop.domain.clip import ClipJob, ClipMeta, Event
 from vms_desktop.domain.clip_query import CatalogueChange, ClipPage, ClipQuery
@@ -174,6 +175,28 @@ class Console(CameraPort, Protocol):
         """Whether a stored clip's bytes still match its SHA-256."""
         ...
 
+    # ---- bookmarks -----------------------------------------------------------------------
+
+    def bookmarks(self, query: BookmarkQuery) -> BookmarkPage:
+        """A page of bookmarks, newest first."""
+        ...
+
+    def add_bookmark(
+        self,
+        camera_id: str,
+        timestamp: datetime,
+        *,
+        end: datetime | None = None,
+        note: str = "",
+        protect: bool = False,
+    ) -> Bookmark:
+        """Bookmark a moment (or stretch) of a camera; a protected one keeps its footage."""
+        ...
+
+    def delete_bookmark(self, bookmark_id: str) -> Bookmark:
+        """Delete a bookmark, releasing its footage (``BookmarkNotFoundError`` when unknown)."""
+        ...
+
     # ---- health --------------------------------------------------------------------------
 
     def storage_status(self) -> StorageStatus:
@@ -201,6 +224,9 @@ class Console(CameraPort, Protocol):
 __all__ = [
     "DEFAULT_PREVIEW_FPS",
     "MAX_URL_EXPIRY",
+    "Bookmark",
+    "BookmarkPage",
+    "BookmarkQuery",
     "CameraPort",
     "CatalogueChange",
     "ClipUrl",

@@ -9,10 +9,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from vms_desktop.domain.bookmark import Bookmark, BookmarkPage, BookmarkQuery
 from vms_desktop.domain.camera import CameraConfig, CameraStatus
 from vms_desktop.domain.clip import ClipJob, ClipMeta, Event
 from vms_desktop.domain.clip_query import ClipPage, ClipQuery
-from vms_desktop.domain.errors import ClipNotFoundError, ThumbnailError
+from vms_desktop.domain.errors import ClipNotFoundError, StoreError, ThumbnailError
+from vms_desktop.engine.bookmarks import BookmarkService
 from vms_desktop.engine.clip_copies import playback_source, save_clip_copy
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.console_port import (
@@ -69,9 +71,12 @@ class EmbeddedConsole(EmbeddedCameras):
         service: ClipService,
         health: HealthMonitor,
         thumbnails: ThumbnailMaker | None = None,
+        *,
+        bookmarks: BookmarkService | None = None,
     ) -> None:
         super().__init__(recorder)
         self._service = service
+        self._bookmarks = bookmarks
         self._health = health
         self._thumbnails = thumbnails
         self._lock = threading.Lock()
@@ -157,6 +162,37 @@ class EmbeddedConsole(EmbeddedCameras):
         return self._service.verify(event_id)
 
     # ---- health --------------------------------------------------------------------------
+
+    # ---- bookmarks -----------------------------------------------------------------------
+
+    def bookmarks(self, query: BookmarkQuery) -> BookmarkPage:
+        """A page of bookmarks, newest first (none when this service keeps no bookmarks)."""
+        if self._bookmarks is None:
+            return BookmarkPage([], 0, query.limit, query.offset)
+        return self._bookmarks.bookmarks(query)
+
+    def add_bookmark(
+        self,
+        camera_id: str,
+        timestamp: datetime,
+        *,
+        end: datetime | None = None,
+        note: str = "",
+        protect: bool = False,
+    ) -> Bookmark:
+        """Bookmark a moment (or stretch) of a camera; a protected one keeps its footage."""
+        return self._bookmark_service().add(
+            camera_id, timestamp, end=end, note=note, protect=protect
+        )
+
+    def delete_bookmark(self, bookmark_id: str) -> Bookmark:
+        """Delete a bookmark, releasing its footage."""
+        return self._bookmark_service().delete(bookmark_id)
+
+    def _bookmark_service(self) -> BookmarkService:
+        if self._bookmarks is None:
+            raise StoreError("this service keeps no bookmarks")
+        return self._bookmarks
 
     def storage_status(self) -> StorageStatus:
         """The last storage probe, the free disk under a local store, the upload queue."""

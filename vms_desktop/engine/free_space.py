@@ -55,7 +55,7 @@ class FreeSpaceGuard:
     whenever a segment closes and in the recorder's maintainer; it frees enough for the floor
     plus what the cameras write before the next check. :meth:`reclaim` is the emergency path of
     a camera whose write just failed for lack of space. Segments a clip build still needs are
-    pinned and never evicted.
+    pinned, and segments under a protected bookmark are protected: neither is ever evicted.
     """
 
     def __init__(

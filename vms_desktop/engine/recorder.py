@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vms_desktop.domain.camera import CameraConfig, CameraStatus
@@ -38,6 +38,8 @@ class RecorderOptions:
     min_free_bytes: int = 512 * 1024 * 1024
     # Seconds between two passes of the maintainer (retention, size and free space).
     maintain_interval: float = 5.0
+    # Spans kept whatever their age, per camera, by key: known before a buffer first prunes.
+    protected: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Recorder:
                 max_bytes=options.max_bytes_per_camera,
                 segment_seconds=options.segment_seconds,
                 clock=clock,
+                protected=options.protected.get(camera_id),
             )
             for camera_id in self.cameras
         }

@@ -22,7 +22,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -244,7 +244,8 @@ class SegmentBuffer:
 
     Thread-safe: one writer (the camera worker) and any number of readers (clip builders).
     Segments are removed oldest first once they are older than the retention time or the
-    buffer is over its size, except segments a reader still has pinned.
+    buffer is over its size, except segments a reader still has pinned and segments overlapping
+    a protected span (kept whatever their age, and not counted in the size).
     """
 
     def __init__(
@@ -256,6 +257,7 @@ class SegmentBuffer:
         max_bytes: int = 2 << 30,
         segment_seconds: float = 2.0,
         clock: WallClock = SYSTEM_CLOCK,
+        protected: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.directory = root / camera_id
@@ -267,6 +269,9 @@ class SegmentBuffer:
         self._segments: list[Segment] = []
         self._pins: dict[int, float] = {}
         self._next_pin = 0
+        # Spans (UTC seconds) whose footage is kept until released, by their holder's key.
+        # Given here, not later: loading the folder prunes, and must spare these already.
+        self._protected: dict[str, tuple[float, float]] = dict(protected or {})
         self._sessions = 0
         # End of the newest footage ever removed; footage before a restart's oldest counts too.
         self._evicted_until = -math.inf
@@ -368,6 +373,32 @@ class SegmentBuffer:
         with self.changed:
             self._pins.pop(token, None)
 
+    # ---- protected spans -----------------------------------------------------------------
+
+    def protect(self, key: str, start: float, end: float) -> None:
+        """Keep every segment overlapping ``[start, end]`` until :meth:`release` of ``key``.
+
+        Unlike a pin, which holds everything after its start for a reader moving forward, a
+        span holds only its own footage, so the buffer goes on rolling around it.
+        """
+        with self.changed:
+            self._protected[key] = (start, max(start, end))
+
+    def release(self, key: str) -> None:
+        """Stop protecting the span held under ``key`` (its footage ages out as usual)."""
+        with self.changed:
+            self._protected.pop(key, None)
+
+    def protected_spans(self) -> dict[str, tuple[float, float]]:
+        """The spans protected now, by key."""
+        with self.changed:
+            return dict(self._protected)
+
+    def _is_protected(self, segment: Segment) -> bool:
+        return any(
+            segment.end > start and segment.start <= end for start, end in self._protected.values()
+        )
+
     # ---- maintenance ---------------------------------------------------------------------
 
     def prune(self) -> list[Segment]:
@@ -376,14 +407,18 @@ class SegmentBuffer:
         with self.changed:
             horizon = self.clock.now() - self.retention_seconds
             pinned = min(self._pins.values(), default=math.inf)
-            total = sum(s.size for s in self._segments)
-            while self._segments:
-                oldest = self._segments[0]
+            total = sum(s.size for s in self._segments if not self._is_protected(s))
+            index = 0
+            while index < len(self._segments):
+                oldest = self._segments[index]
                 if not oldest.closed or oldest.end > pinned:
                     break
+                if self._is_protected(oldest):
+                    index += 1
+                    continue
                 if oldest.end >= horizon and total <= self.max_bytes:
                     break
-                self._segments.pop(0)
+                self._segments.pop(index)
                 total -= oldest.size
                 removed.append(oldest)
                 self._evicted_until = max(self._evicted_until, oldest.end)
@@ -409,15 +444,17 @@ class SegmentBuffer:
             return max((s.size for s in self._segments[-count:] if s.closed), default=0)
 
     def evictable(self) -> Segment | None:
-        """The oldest segment that may be removed to free space (closed, unpinned), or None."""
+        """The oldest segment that may be removed to free space (closed, unpinned,
+        unprotected), or None.
+        """
         with self.changed:
-            if not self._segments:
-                return None
-            oldest = self._segments[0]
             pinned = min(self._pins.values(), default=math.inf)
-            if not oldest.closed or oldest.end > pinned:
-                return None
-            return oldest
+            for oldest in self._segments:
+                if not oldest.closed or oldest.end > pinned:
+                    return None
+                if not self._is_protected(oldest):
+                    return oldest
+            return None
 
     def evict(self, segment: Segment) -> bool:
         """Remove ``segment`` at once if it is still :meth:`evictable`; True if it was.
@@ -427,7 +464,8 @@ class SegmentBuffer:
         with self.changed:
             if self.evictable() is not segment:
                 return False
-            self._segments.pop(0)
+            # By identity: the guard picked this very segment.
+            self._segments.pop(next(i for i, s in enumerate(self._segments) if s is segment))
             self._evicted_until = max(self._evicted_until, segment.end)
         with contextlib.suppress(FileNotFoundError):
             segment.path.unlink()

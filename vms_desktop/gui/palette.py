@@ -7,6 +7,8 @@ from PySide6.QtGui import QColor
 EVENT = QColor(224, 72, 72)  # an event: timeline dots, the player's event marker
 PENDING = QColor(230, 170, 60)  # a clip still being made; also the upload queue chart
 FOOTAGE = QColor(47, 109, 181, 170)  # recorded footage on the timeline
+BOOKMARK = QColor(120, 200, 255)  # a bookmark on the timeline
+BOOKMARK_PROTECTED = QColor(255, 215, 0)  # a bookmark that keeps its footage
 CHART_BARS = QColor(47, 109, 181)
 CHART_STORAGE = QColor(80, 180, 120)
 CAMERA_LINES = (

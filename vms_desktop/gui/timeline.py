@@ -1,6 +1,8 @@
-"""Timeline of buffered footage and events per camera, and the dashboard charts (pyqtgraph).
+"""Timeline of buffered footage, events and bookmarks per camera, and the dashboard charts
+(pyqtgraph).
 
-Both read the catalogue only off the GUI thread; the buffer's segment list is in memory.
+Both read the catalogue and the bookmarks only off the GUI thread; the buffer's segment list
+is in memory.
 Time axes show local time, their title names the zone.
 """
 
@@ -9,18 +11,27 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QAction, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta
 from vms_desktop.domain.clip_query import ClipQuery
-from vms_desktop.engine.console_port import CatalogueChange, Console, DashboardFigures
+from vms_desktop.domain.errors import operator_text
+from vms_desktop.engine.console_port import (
+    Bookmark,
+    BookmarkQuery,
+    CatalogueChange,
+    Console,
+    DashboardFigures,
+)
 from vms_desktop.gui import palette
+from vms_desktop.gui.bookmark_dialog import BookmarkDialog
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import current_zone_label, utc_offset
 from vms_desktop.gui.timeline_model import TimelineModel
@@ -30,6 +41,8 @@ log = logging.getLogger(__name__)
 LANE_HEIGHT = 0.6
 _MAX_DOTS = 2000  # clips read per stretch of the timeline
 _REDRAW_DELAY_MS = 250
+# A right click this share of the view's width from a bookmark's marker points at it.
+_BOOKMARK_REACH = 0.015
 
 
 class LocalTimeAxis(pg.DateAxisItem):  # type: ignore[misc]  # pyqtgraph has no types
@@ -53,14 +66,33 @@ class LocalTimeAxis(pg.DateAxisItem):  # type: ignore[misc]  # pyqtgraph has no 
             self.setLabel(title)
 
 
-class TimelinePlot(QWidget):
-    """One lane per camera: blue where footage is buffered, dots where events happened.
+class TimelineViewBox(pg.ViewBox):  # type: ignore[misc]  # pyqtgraph has no types
+    """The timeline's view: tells :attr:`on_context` where (in plot coordinates) its context
+    menu was asked for, before the menu shows, so the menu's actions can depend on the place.
+    """
 
-    Pan and zoom along time with the mouse; clicking an event's dot asks for its clip. What is
-    drawn is :attr:`model`'s state.
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_context: Callable[[float, float], None] | None = None
+
+    def raiseContextMenu(self, ev: object) -> None:  # pyqtgraph calls it by this name
+        if self.on_context is not None:
+            point = self.mapSceneToView(ev.scenePos())  # type: ignore[attr-defined]
+            self.on_context(point.x(), point.y())
+        super().raiseContextMenu(ev)
+
+
+class TimelinePlot(QWidget):
+    """One lane per camera: blue where footage is buffered, dots where events happened, stars
+    where bookmarks are (gold when they protect their footage; the note shows on hover).
+
+    Pan and zoom along time with the mouse; clicking an event's dot asks for its clip; the
+    context menu bookmarks the moment under the pointer, or deletes the bookmark there. What
+    is drawn is :attr:`model`'s state.
     """
 
     event_clicked = Signal(str)  # event id
+    notice = Signal(str)  # a message for the operator (a bookmark not saved or deleted)
 
     def __init__(
         self,
@@ -74,7 +106,8 @@ class TimelinePlot(QWidget):
         self.camera_ids = self.model.camera_ids
         self.draws = 0  # how often the event dots were drawn (they are drawn once per burst)
         self.axis = LocalTimeAxis()
-        self.plot = pg.PlotWidget(axisItems={"bottom": self.axis})
+        self.view_box = TimelineViewBox()
+        self.plot = pg.PlotWidget(viewBox=self.view_box, axisItems={"bottom": self.axis})
         self.plot.setBackground(palette.PLOT_BACKGROUND)
         self.plot.showGrid(x=True, y=False, alpha=0.2)
         self.plot.setMouseEnabled(x=True, y=False)
@@ -94,12 +127,33 @@ class TimelinePlot(QWidget):
         self._now = pg.InfiniteLine(
             angle=90, pen=pg.mkPen(palette.PLOT_MARK, width=1, style=Qt.PenStyle.DashLine)
         )
-        for item in (self._footage, self._events, self._pending, self._now):
+        self._bookmarks = pg.ScatterPlotItem(
+            size=14,
+            symbol="star",
+            pen=pg.mkPen(palette.DOT_OUTLINE, width=1),
+            hoverable=True,
+            tip=lambda x, y, data: self.bookmark_tooltip(str(data)),
+        )
+        for item in (self._footage, self._events, self._pending, self._bookmarks, self._now):
             self.plot.addItem(item)
         self._events.sigClicked.connect(self._on_points_clicked)
+        # Where the context menu was asked for: a camera and a moment, and a bookmark there.
+        self.context_place: tuple[str, float] | None = None
+        self.context_bookmark: Bookmark | None = None
+        self.bookmark_dialog: BookmarkDialog | None = None
+        menu = self.view_box.menu
+        menu.addSeparator()
+        self.bookmark_action = QAction("Bookmark here...", menu)
+        self.bookmark_action.triggered.connect(self._on_bookmark_here)
+        self.delete_bookmark_action = QAction("Delete bookmark", menu)
+        self.delete_bookmark_action.triggered.connect(self._on_delete_bookmark_here)
+        menu.addAction(self.bookmark_action)
+        menu.addAction(self.delete_bookmark_action)
+        self.view_box.on_context = self.point_at
         self._reading: tuple[float, float] | None = None
         self._tasks = BackgroundTasks(1, self)
         self._footage_reads = BackgroundTasks(1, self)
+        self._bookmark_tasks = BackgroundTasks(1, self)
         self.follow_now = True
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -121,6 +175,7 @@ class TimelinePlot(QWidget):
         self._timer.stop()
         self._tasks.close()
         self._footage_reads.close()
+        self._bookmark_tasks.close()
 
     def show_last(self, span: timedelta) -> None:
         """Show the last ``span`` up to now and keep following the present."""
@@ -178,6 +233,7 @@ class TimelinePlot(QWidget):
         self._now.setValue(now)
         self.axis.follow_zone()
         self._read_footage(start, end)
+        self._read_bookmarks(start, end)
         reading = self._reading if self._tasks.pending("clips") else None
         if self.model.needs_read(start, end, reading):
             self._read_clips(start, end)
@@ -223,6 +279,122 @@ class TimelinePlot(QWidget):
             self.model.begin_read()
         self._reading = wanted
         self._tasks.submit(read, done, failed, key="clips")
+
+    # ---- bookmarks -----------------------------------------------------------------------
+
+    def drawn_bookmark_ids(self) -> list[str]:
+        """The ids of the bookmarks on screen now."""
+        return [str(point.data()) for point in self._bookmarks.points()]
+
+    def point_at(self, x: float, y: float) -> None:
+        """The context menu is asked for at plot point (x, y): offer what fits the place."""
+        camera_id = self.model.camera_at(y)
+        self.context_place = (camera_id, x) if camera_id is not None else None
+        self.context_bookmark = None
+        if camera_id is not None:
+            start, end = self.view_box.viewRange()[0]
+            reach = (end - start) * _BOOKMARK_REACH
+            self.context_bookmark = self.model.bookmark_near(self.model.lanes[camera_id], x, reach)
+        self.bookmark_action.setEnabled(self.context_place is not None)
+        self.delete_bookmark_action.setVisible(self.context_bookmark is not None)
+
+    def ask_bookmark(self, camera_id: str, when: float) -> BookmarkDialog:
+        """Ask for a note and the protect choice, then bookmark ``when`` on ``camera_id``."""
+        moment = datetime.fromtimestamp(when, UTC)
+        dialog = BookmarkDialog(camera_id, moment, self)
+        dialog.accepted.connect(
+            lambda: self.add_bookmark(camera_id, moment, dialog.note, dialog.protect)
+        )
+        dialog.finished.connect(dialog.deleteLater)
+        self.bookmark_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def add_bookmark(self, camera_id: str, moment: datetime, note: str, protect: bool) -> None:
+        """Bookmark a moment (in the background), and draw it once stored."""
+        console = self.console
+
+        def add() -> Bookmark:
+            return console.add_bookmark(camera_id, moment, note=note, protect=protect)
+
+        def done(bookmark: Bookmark) -> None:
+            self.model.bookmark_added(bookmark)
+            self._draw_bookmarks()
+
+        def failed(error: Exception) -> None:
+            self.notice.emit(f"Bookmark on {camera_id} not saved: {operator_text(error)}")
+
+        self._bookmark_tasks.submit(add, done, failed)
+
+    def delete_bookmark(self, bookmark_id: str) -> None:
+        """Delete a bookmark (in the background); its footage is no longer kept."""
+        console = self.console
+
+        def delete() -> Bookmark:
+            return console.delete_bookmark(bookmark_id)
+
+        def done(bookmark: Bookmark) -> None:
+            self.model.bookmark_removed(bookmark.id)
+            self._draw_bookmarks()
+
+        def failed(error: Exception) -> None:
+            self.model.bookmark_removed(bookmark_id)  # gone already, or kept for the next read
+            self._draw_bookmarks()
+            self.notice.emit(f"Bookmark not deleted: {operator_text(error)}")
+
+        self._bookmark_tasks.submit(delete, done, failed)
+
+    def _read_bookmarks(self, start: float, end: float) -> None:
+        wanted = self.model.span_to_read(start, end)
+        console, edits = self.console, self.model.bookmark_edits
+
+        def read() -> list[Bookmark]:
+            page = console.bookmarks(
+                BookmarkQuery(
+                    start=datetime.fromtimestamp(wanted[0], UTC),
+                    end=datetime.fromtimestamp(wanted[1], UTC),
+                    limit=_MAX_DOTS,
+                )
+            )
+            return list(page.items)
+
+        def done(items: list[Bookmark]) -> None:
+            if self.model.bookmarks_read(items, edits):
+                self._draw_bookmarks()
+
+        def failed(error: Exception) -> None:
+            log.warning("timeline bookmarks not refreshed: %s", error)
+
+        self._bookmark_tasks.submit(read, done, failed, key="bookmarks")
+
+    def _draw_bookmarks(self) -> None:
+        self._bookmarks.setData(
+            [
+                {
+                    # On the top edge of the lane, clear of the event dots in its middle.
+                    "pos": (mark.when, mark.lane + LANE_HEIGHT / 2),
+                    "data": mark.bookmark_id,
+                    "brush": palette.BOOKMARK_PROTECTED if mark.protect else palette.BOOKMARK,
+                }
+                for mark in self.model.bookmark_marks()
+            ]
+        )
+
+    def bookmark_tooltip(self, bookmark_id: str) -> str:
+        """What hovering a bookmark's marker shows: its note, and whether it keeps footage."""
+        bookmark = self.model.bookmarks.get(bookmark_id)
+        if bookmark is None:
+            return ""
+        kept = "\n(footage kept until deleted)" if bookmark.protect else ""
+        return (bookmark.note or "Bookmark") + kept
+
+    def _on_bookmark_here(self) -> None:
+        if self.context_place is not None:
+            self.ask_bookmark(*self.context_place)
+
+    def _on_delete_bookmark_here(self) -> None:
+        if self.context_bookmark is not None:
+            self.delete_bookmark(self.context_bookmark.id)
 
     def _draw_footage(self) -> None:
         bars = self.model.footage

@@ -1,4 +1,6 @@
-"""What the timeline shows, as plain values: lanes, footage, stored clips, pending jobs."""
+"""What the timeline shows, as plain values: lanes, footage, stored clips, pending jobs,
+bookmarks.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
-from vms_desktop.engine.console_port import CatalogueChange
+from vms_desktop.engine.console_port import Bookmark, CatalogueChange
 
 
 def merged_spans(spans: list[tuple[float, float]], tolerance: float = 0.5) -> list[list[float]]:
@@ -27,6 +29,17 @@ class EventDot:
     when: float
     lane: int
     event_id: str
+
+
+@dataclass(frozen=True)
+class BookmarkMark:
+    """One bookmark drawn on the timeline: its moment (epoch seconds), lane, id and note."""
+
+    when: float
+    lane: int
+    bookmark_id: str
+    note: str
+    protect: bool
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,9 @@ class TimelineModel:
         self.jobs: dict[str, ClipJob] = {}
         self.read_span: tuple[float, float] | None = None
         self._noticed: list[CatalogueChange] = []
+        self.bookmarks: dict[str, Bookmark] = {}
+        # Counts this console's own bookmark edits: a read begun before one is stale.
+        self.bookmark_edits = 0
 
     # ---- what is drawn -------------------------------------------------------------------
 
@@ -74,7 +90,57 @@ class TimelineModel:
             if job.event.camera_id in self.lanes and job.status is not ClipStatus.FAILED
         ]
 
+    def bookmark_marks(self) -> list[BookmarkMark]:
+        """Bookmarks on their cameras' lanes, oldest first."""
+        marks = [
+            BookmarkMark(
+                bookmark.timestamp.timestamp(),
+                self.lanes[bookmark.camera_id],
+                bookmark_id,
+                bookmark.note,
+                bookmark.protect,
+            )
+            for bookmark_id, bookmark in self.bookmarks.items()
+            if bookmark.camera_id in self.lanes
+        ]
+        return sorted(marks, key=lambda mark: (mark.when, mark.bookmark_id))
+
+    def bookmark_near(self, lane: int, when: float, tolerance: float) -> Bookmark | None:
+        """The bookmark on ``lane`` nearest ``when``, if one is within ``tolerance`` seconds."""
+        near = [
+            (abs(mark.when - when), mark.bookmark_id)
+            for mark in self.bookmark_marks()
+            if mark.lane == lane and abs(mark.when - when) <= tolerance
+        ]
+        return self.bookmarks[min(near)[1]] if near else None
+
+    def camera_at(self, y: float) -> str | None:
+        """The camera whose lane holds the height ``y`` of the plot, or None between lanes."""
+        lane = round(y)
+        if abs(y - lane) > 0.5 or not 0 <= lane < len(self.camera_ids):
+            return None
+        return self.camera_ids[lane]
+
     # ---- what changes it -----------------------------------------------------------------
+
+    def bookmarks_read(self, items: Iterable[Bookmark], edits: int) -> bool:
+        """A read of bookmarks begun when ``edits`` edits were made arrived; it replaces those
+        held unless an edit of this console came since (then the next read brings it).
+        """
+        if edits != self.bookmark_edits:
+            return False
+        self.bookmarks = {bookmark.id: bookmark for bookmark in items}
+        return True
+
+    def bookmark_added(self, bookmark: Bookmark) -> None:
+        """This console added a bookmark."""
+        self.bookmark_edits += 1
+        self.bookmarks[bookmark.id] = bookmark
+
+    def bookmark_removed(self, bookmark_id: str) -> None:
+        """This console deleted a bookmark (or found it gone)."""
+        self.bookmark_edits += 1
+        self.bookmarks.pop(bookmark_id, None)
 
     def set_footage(self, spans: dict[str, list[tuple[float, float]]]) -> None:
         """Replace the footage bars with each camera's recorded segments."""
