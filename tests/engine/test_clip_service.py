@@ -11,7 +11,7 @@ import pytest
 from tests.support.factories import clip_record
 from tests.support.service import start_service
 from tests.support.waiting import wait_until
-from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
+from vms_desktop.domain.clip import ClipJob, ClipStatus, Event, EventWindow
 from vms_desktop.engine.clock import WallClock, to_datetime
 from vms_desktop.runtime import Runtime
 from vms_desktop.storage.job_store import JobStore
@@ -111,8 +111,8 @@ def test_a_window_with_no_footage_fails_with_a_reason(tmp_path: Path) -> None:
 def test_job_store_accepts_an_event_once(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.sqlite3")
     event = Event("e1", "cam01", "motion", datetime(2025, 5, 31, 10, 30, tzinfo=UTC))
-    first, created = store.accept(event)
-    second, created_again = store.accept(event)
+    first, created = store.accept(event, EventWindow(10.0, 20.0))
+    second, created_again = store.accept(event, EventWindow(10.0, 20.0))
     assert created and not created_again and first == second
     store.save(first.moved(ClipStatus.ENCODING, progress=0.5))
     assert [j.event.id for j in store.unfinished()] == ["e1"]
