@@ -167,8 +167,8 @@ class ClipService:
         """
         if self._stop.is_set():
             raise ServiceBusyError(retry_after=5)
-        window = self._timing.window_for(pre_seconds, post_seconds)
         buffer = self.recorder.buffer(event.camera_id)  # UnknownCameraError
+        window = self._timing.window_for(pre_seconds, post_seconds)
         stored = self.index.get(event.id)
         if stored is not None:
             check_same_request(event, pre_seconds, post_seconds, stored)
