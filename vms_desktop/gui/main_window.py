@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         self.events.mark_requested.connect(self._on_mark_requested)
         self.events.camera_chosen.connect(self._on_camera_chosen)
         self.timeline.event_clicked.connect(self.play_event)
+        self.timeline.notice.connect(self.show_notice)
         self.library.play_requested.connect(self._on_library_play)
         self.live.camera_activated.connect(self._on_camera_chosen)
         self.live.selection_changed.connect(self.events.show_selected_camera)

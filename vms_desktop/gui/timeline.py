@@ -10,20 +10,22 @@ import logging
 import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta
 from vms_desktop.domain.clip_query import ClipQuery
+from vms_desktop.domain.errors import operator_text
 from vms_desktop.engine.console_port import CatalogueChange, Console, DashboardFigures
 from vms_desktop.gui import palette
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import current_zone_label, utc_offset
-from vms_desktop.gui.timeline_model import TimelineModel
+from vms_desktop.gui.timeline_model import ExportRange, TimelineModel
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +55,33 @@ class LocalTimeAxis(pg.DateAxisItem):  # type: ignore[misc]  # pyqtgraph has no 
             self.setLabel(title)
 
 
+class LaneViewBox(pg.ViewBox):  # type: ignore[misc]  # pyqtgraph has no types
+    """The timeline's view: a drag pans it, a drag with Shift held selects a stretch of time."""
+
+    # (x where the drag began, y where it began, x where it is now, whether it ended)
+    selecting = Signal(float, float, float, bool)
+
+    def mouseDragEvent(self, ev: Any, axis: int | None = None) -> None:
+        shift = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if ev.button() != Qt.MouseButton.LeftButton or not shift:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        began: QPointF = self.mapSceneToView(ev.buttonDownScenePos())
+        here: QPointF = self.mapSceneToView(ev.scenePos())
+        self.selecting.emit(began.x(), began.y(), here.x(), bool(ev.isFinish()))
+
+
 class TimelinePlot(QWidget):
     """One lane per camera: blue where footage is buffered, dots where events happened.
 
-    Pan and zoom along time with the mouse; clicking an event's dot asks for its clip. What is
-    drawn is :attr:`model`'s state.
+    Pan and zoom along time with the mouse; clicking an event's dot asks for its clip; a drag
+    along a lane with Shift held exports that stretch as a clip. What is drawn is
+    :attr:`model`'s state.
     """
 
     event_clicked = Signal(str)  # event id
+    notice = Signal(str)  # a line for the status bar (an export accepted or refused)
 
     def __init__(
         self,
@@ -74,7 +95,8 @@ class TimelinePlot(QWidget):
         self.camera_ids = self.model.camera_ids
         self.draws = 0  # how often the event dots were drawn (they are drawn once per burst)
         self.axis = LocalTimeAxis()
-        self.plot = pg.PlotWidget(axisItems={"bottom": self.axis})
+        self.view = LaneViewBox()
+        self.plot = pg.PlotWidget(axisItems={"bottom": self.axis}, viewBox=self.view)
         self.plot.setBackground(palette.PLOT_BACKGROUND)
         self.plot.showGrid(x=True, y=False, alpha=0.2)
         self.plot.setMouseEnabled(x=True, y=False)
@@ -94,9 +116,14 @@ class TimelinePlot(QWidget):
         self._now = pg.InfiniteLine(
             angle=90, pen=pg.mkPen(palette.PLOT_MARK, width=1, style=Qt.PenStyle.DashLine)
         )
-        for item in (self._footage, self._events, self._pending, self._now):
+        shade = QColor(palette.PENDING)
+        shade.setAlpha(70)
+        self._selection = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(shade))
+        self._selection.hide()
+        for item in (self._footage, self._events, self._pending, self._now, self._selection):
             self.plot.addItem(item)
         self._events.sigClicked.connect(self._on_points_clicked)
+        self.view.selecting.connect(self._on_selecting)
         self._reading: tuple[float, float] | None = None
         self._tasks = BackgroundTasks(1, self)
         self._footage_reads = BackgroundTasks(1, self)
@@ -244,6 +271,34 @@ class TimelinePlot(QWidget):
                 for dot in self.model.pending_dots()
             ]
         )
+
+    def export(self, chosen: ExportRange) -> None:
+        """Ask for a clip of ``chosen`` (off the GUI thread); its job shows like any other."""
+        console = self.console
+
+        def request() -> ClipJob:
+            return console.export_range(
+                chosen.camera_id,
+                datetime.fromtimestamp(chosen.start, UTC),
+                datetime.fromtimestamp(chosen.end, UTC),
+            )
+
+        def done(job: ClipJob) -> None:
+            self.on_job(job)
+            self.notice.emit(f"Exporting {chosen.end - chosen.start:.1f} s of {chosen.camera_id}")
+
+        def failed(error: Exception) -> None:
+            self.notice.emit(f"Range of {chosen.camera_id} not exported: {operator_text(error)}")
+
+        self._tasks.submit(request, done, failed)
+
+    def _on_selecting(self, began_x: float, began_y: float, here_x: float, ended: bool) -> None:
+        self._selection.setRegion(sorted((began_x, here_x)))
+        self._selection.setVisible(not ended)
+        if ended:
+            chosen = self.model.export_range(began_y, began_x, here_x)
+            if chosen is not None:
+                self.export(chosen)
 
     def _on_user_moved(self, *args: object) -> None:
         self.follow_now = False
