@@ -91,7 +91,9 @@ class _ScriptedService:
         assert self.listing_error is not None
         raise self.listing_error
 
-    def generate(self, event: Event) -> Any:
+    def generate(
+        self, event: Event, *, pre_seconds: float | None = None, post_seconds: float | None = None
+    ) -> Any:
         assert self.generate_error is not None
         raise self.generate_error
 

@@ -11,7 +11,8 @@ import pytest
 from tests.support.factories import clip_record
 from tests.support.service import start_service
 from tests.support.waiting import wait_until
-from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
+from vms_desktop.domain.clip import ClipJob, ClipStatus, Event, EventWindow
+from vms_desktop.domain.errors import EventConflictError
 from vms_desktop.engine.clock import WallClock, to_datetime
 from vms_desktop.runtime import Runtime
 from vms_desktop.storage.job_store import JobStore
@@ -85,6 +86,37 @@ def test_an_accepted_event_survives_a_restart(tmp_path: Path) -> None:
         again.stop()
 
 
+def test_an_event_with_its_own_window_survives_a_restart_with_it(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    try:
+        time.sleep(2)
+        moment = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
+        event = Event("restart-2", "cam01", "motion", moment)  # as stored: milliseconds
+        accepted = runtime.service.generate(event, pre_seconds=0.5, post_seconds=2.5)
+        assert accepted.job.window == EventWindow(0.5, 2.5)
+        time.sleep(0.5)
+    finally:
+        runtime.stop()  # before the window closes
+    jobs = JobStore(tmp_path / "state" / "jobs.sqlite3")
+    recorded = jobs.get("restart-2")
+    jobs.close()
+    assert recorded is not None and recorded.window == EventWindow(0.5, 2.5)
+
+    again = _runtime(tmp_path)
+    try:
+        job = _wait_status(again, "restart-2", ClipStatus.READY, 30)
+        assert job.event == event and job.window == EventWindow(0.5, 2.5)
+        meta = again.service.get("restart-2")
+        assert meta is not None and meta.duration == pytest.approx(3.0, abs=1 / 15)
+        assert meta.event_window == EventWindow(0.5, 2.5)
+        assert meta.window_end - meta.window_start == timedelta(seconds=3)
+        with pytest.raises(EventConflictError):  # the same event id, another window
+            again.service.generate(event, post_seconds=3.0)
+        assert not again.service.generate(event, pre_seconds=0.5).created
+    finally:
+        again.stop()
+
+
 def test_a_window_with_no_footage_fails_with_a_reason(tmp_path: Path) -> None:
     runtime = _runtime(
         tmp_path, CAMERA_STALL_TIMEOUT_SECONDS="1", CAMERA_CONNECT_TIMEOUT_SECONDS="1"
@@ -111,8 +143,8 @@ def test_a_window_with_no_footage_fails_with_a_reason(tmp_path: Path) -> None:
 def test_job_store_accepts_an_event_once(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.sqlite3")
     event = Event("e1", "cam01", "motion", datetime(2025, 5, 31, 10, 30, tzinfo=UTC))
-    first, created = store.accept(event)
-    second, created_again = store.accept(event)
+    first, created = store.accept(event, EventWindow(10.0, 20.0))
+    second, created_again = store.accept(event, EventWindow(10.0, 20.0))
     assert created and not created_again and first == second
     store.save(first.moved(ClipStatus.ENCODING, progress=0.5))
     assert [j.event.id for j in store.unfinished()] == ["e1"]

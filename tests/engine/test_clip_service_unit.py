@@ -23,7 +23,14 @@ import pytest
 from tests.support.clocks import ManualClock
 from tests.support.factories import clip_record
 from tests.support.waiting import wait_until
-from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
+from vms_desktop.domain.clip import (
+    ClipJob,
+    ClipMeta,
+    ClipStatus,
+    Event,
+    EventWindow,
+    InvalidEventError,
+)
 from vms_desktop.domain.clip_query import ClipQuery
 from vms_desktop.domain.errors import (
     ClipCancelled,
@@ -36,6 +43,7 @@ from vms_desktop.domain.errors import (
 from vms_desktop.engine.clip_builder import ClipResult, ClipSpec
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.clock import to_datetime
+from vms_desktop.engine.recorder import RecorderOptions
 from vms_desktop.storage.clip_index import ClipIndex
 from vms_desktop.storage.job_store import JobStore
 from vms_desktop.storage.local_store import LocalClipStore
@@ -90,6 +98,7 @@ class BenchRecorder:
     """The recorder's face to the clip service; its builds wait for the clock, not for a camera."""
 
     wait_grace = 5.0
+    options = RecorderOptions(buffer_root=Path("unused"), retention_seconds=600.0)
 
     def __init__(self, clock: ManualClock, cameras: tuple[str, ...] = ("cam01", "cam02")) -> None:
         self.clock = clock
@@ -321,6 +330,29 @@ def test_a_full_queue_answers_busy_with_a_time_to_come_back(
     with pytest.raises(ServiceBusyError) as stopping:
         bench.service.generate(event("e4", -20))
     assert stopping.value.retry_after == 5
+
+
+def test_an_event_with_its_own_window_waits_for_it_and_is_built_with_it(bench: Bench) -> None:
+    result = bench.service.generate(event("w1", -1), pre_seconds=1.0, post_seconds=20.0)
+    assert result.created and result.job.window == EventWindow(1.0, 20.0)
+    assert list(bench.recorder.buffers["cam01"].pins.values()) == [NOW - 2]  # its own start
+    bench.wait_status("w1", ClipStatus.RECORDING)
+    bench.clock.advance(12)  # the configured window would have closed long ago
+    time.sleep(0.3)
+    assert bench.job("w1").status is not ClipStatus.READY
+    bench.clock.advance(10)
+    bench.wait_status("w1", ClipStatus.READY)
+    meta = bench.service.get("w1")
+    assert meta is not None and meta.event_window == EventWindow(1.0, 20.0)
+    assert (meta.window_start, meta.window_end) == (to_datetime(NOW - 2), to_datetime(NOW + 19))
+    assert bench.service.generate(event("w1", -1), post_seconds=20.0).job.status is (
+        ClipStatus.READY
+    )
+    with pytest.raises(EventConflictError, match="window"):
+        bench.service.generate(event("w1", -1), pre_seconds=4.0)
+    with pytest.raises(InvalidEventError, match="pre_event_seconds must be at most 570"):
+        bench.service.generate(event("w2", -1), pre_seconds=600.0)
+    assert bench.recorder.started == ["w1"]
 
 
 # ---- waiting for footage -----------------------------------------------------------------

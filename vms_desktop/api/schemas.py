@@ -8,7 +8,13 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from vms_desktop.domain.clip import EVENT_TYPE_PATTERN, ClipJob, ClipMeta, iso
+from vms_desktop.domain.clip import (
+    EVENT_TYPE_PATTERN,
+    MAX_WINDOW_SIDE_SECONDS,
+    ClipJob,
+    ClipMeta,
+    iso,
+)
 from vms_desktop.domain.ids import validate_camera_id, validate_event_id
 
 
@@ -117,12 +123,28 @@ class EventIn(BaseModel):
     )
 
 
+WindowSeconds = Annotated[
+    float,
+    Field(ge=0, le=MAX_WINDOW_SIDE_SECONDS, strict=True, allow_inf_nan=False, examples=[5.0]),
+]
+
+
 class GenerateRequest(BaseModel):
     """Body of ``POST /clips/generate``."""
 
     model_config = ConfigDict(extra="forbid")
 
     event: EventIn
+    pre_event_seconds: WindowSeconds | None = Field(
+        default=None,
+        description="Seconds of footage before the event (default PRE_EVENT_BUFFER_SECONDS); "
+        "at most what the buffer keeps less its 30 s margin for late events.",
+    )
+    post_event_seconds: WindowSeconds | None = Field(
+        default=None,
+        description="Seconds of footage after the event (default POST_EVENT_BUFFER_SECONDS). "
+        "The whole clip is above 0 and at most 7200 seconds.",
+    )
 
 
 class GapOut(BaseModel):
@@ -141,6 +163,8 @@ class ClipOut(BaseModel):
     timestamp: str
     window_start: str
     window_end: str
+    pre_event_seconds: float
+    post_event_seconds: float
     fps: int
     resolution: str
     width: int
@@ -170,6 +194,8 @@ class JobOut(BaseModel):
         examples=["recording"],
     )
     progress: float = Field(ge=0, le=1)
+    pre_event_seconds: float | None = None
+    post_event_seconds: float | None = None
     error: str | None = None
     status_url: str
     clip: ClipOut | None = None
@@ -184,6 +210,8 @@ class JobOut(BaseModel):
             timestamp=iso(job.event.timestamp),
             status=job.status.value,
             progress=round(job.progress, 3),
+            pre_event_seconds=job.window.pre_seconds if job.window is not None else None,
+            post_event_seconds=job.window.post_seconds if job.window is not None else None,
             error=job.error or None,
             status_url=f"/clips/{job.event.id}",
             clip=ClipOut.of(meta) if meta is not None else None,

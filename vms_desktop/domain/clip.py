@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -84,6 +85,64 @@ class ClipStatus(enum.StrEnum):
         return self in (ClipStatus.READY, ClipStatus.FAILED)
 
 
+# The bounds of a clip's window, shared with the settings that configure the default one: each
+# side at most an hour, the whole clip at most two hours.
+MAX_WINDOW_SIDE_SECONDS = 3600.0
+MAX_CLIP_SECONDS = 7200.0
+# Two windows closer than this on each side are the same (stored times keep milliseconds).
+WINDOW_TOLERANCE_SECONDS = 0.001
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """How many seconds of footage a clip holds before and after its event."""
+
+    pre_seconds: float
+    post_seconds: float
+
+    def __post_init__(self) -> None:
+        for name, value in (
+            ("pre_event_seconds", self.pre_seconds),
+            ("post_event_seconds", self.post_seconds),
+        ):
+            if not math.isfinite(value) or not 0 <= value <= MAX_WINDOW_SIDE_SECONDS:
+                raise InvalidEventError(
+                    f"{name} must be a number of seconds from 0 to {MAX_WINDOW_SIDE_SECONDS:g}"
+                )
+        length = self.pre_seconds + self.post_seconds
+        if not 0 < length <= MAX_CLIP_SECONDS:
+            raise InvalidEventError(
+                "pre_event_seconds + post_event_seconds must be above 0 and at most "
+                f"{MAX_CLIP_SECONDS:g} seconds"
+            )
+        object.__setattr__(self, "pre_seconds", float(self.pre_seconds))
+        object.__setattr__(self, "post_seconds", float(self.post_seconds))
+
+    @property
+    def length(self) -> float:
+        """Seconds of the whole clip."""
+        return self.pre_seconds + self.post_seconds
+
+    def bounds(self, moment: datetime) -> tuple[float, float]:
+        """The window around ``moment``, UTC seconds."""
+        at = moment.timestamp()
+        return at - self.pre_seconds, at + self.post_seconds
+
+    def agrees(self, pre_seconds: float | None, post_seconds: float | None) -> bool:
+        """Whether the sides a request names (None: not named) are this window's."""
+        return all(
+            asked is None or abs(asked - kept) <= WINDOW_TOLERANCE_SECONDS
+            for asked, kept in ((pre_seconds, self.pre_seconds), (post_seconds, self.post_seconds))
+        )
+
+    @classmethod
+    def around(cls, event: Event, window_start: datetime, window_end: datetime) -> EventWindow:
+        """The window of a clip stored with only its start and end (milliseconds kept)."""
+        pre = round((event.timestamp - window_start).total_seconds(), 3)
+        post = round((window_end - event.timestamp).total_seconds(), 3)
+        return cls(max(0.0, pre), max(0.0, post))
+
+
 @dataclass(frozen=True)
 class GapSpan:
     """A stretch of a clip's window without footage, in UTC."""
@@ -108,6 +167,16 @@ class ClipMeta:
     created_at: datetime
     has_audio: bool = False
     gaps: tuple[GapSpan, ...] = field(default_factory=tuple)
+    # The window asked for; None for a clip stored before windows were recorded, whose window
+    # is then read from its start and end. Not compared: the start and end already tell it.
+    chosen_window: EventWindow | None = field(default=None, compare=False)
+
+    @property
+    def event_window(self) -> EventWindow:
+        """Seconds of the clip before and after its event."""
+        if self.chosen_window is not None:
+            return self.chosen_window
+        return EventWindow.around(self.event, self.window_start, self.window_end)
 
     @property
     def event_id(self) -> str:
@@ -128,6 +197,8 @@ class ClipMeta:
             "timestamp": iso(self.event.timestamp),
             "window_start": iso(self.window_start),
             "window_end": iso(self.window_end),
+            "pre_event_seconds": self.event_window.pre_seconds,
+            "post_event_seconds": self.event_window.post_seconds,
             "fps": self.fps,
             "resolution": self.resolution,
             "width": self.width,
@@ -150,6 +221,10 @@ class ClipMeta:
             timestamp=parse_iso(str(data["timestamp"])),
         )
         sha = str(data["sha256"])
+        pre, post = data.get("pre_event_seconds"), data.get("post_event_seconds")
+        chosen = (
+            EventWindow(float(pre), float(post)) if pre is not None and post is not None else None
+        )
         if not re.fullmatch(r"[0-9a-f]{64}", sha):
             raise ValueError("sha256 must be 64 lower-case hex digits")
         return cls(
@@ -168,6 +243,7 @@ class ClipMeta:
                 GapSpan(parse_iso(str(g["start"])), parse_iso(str(g["end"])))
                 for g in data.get("gaps", [])
             ),
+            chosen_window=chosen,
         )
 
 
@@ -180,6 +256,9 @@ class ClipJob:
     progress: float = 0.0
     error: str = ""
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The window its clip covers; None for a job accepted before windows were chosen per
+    # event, which takes the configured one.
+    window: EventWindow | None = None
 
     def moved(
         self, status: ClipStatus, *, progress: float | None = None, error: str = ""

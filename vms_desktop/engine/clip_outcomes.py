@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from vms_desktop.domain.clip import ClipJob, ClipMeta, Event, GapSpan
+from vms_desktop.domain.clip import ClipJob, ClipMeta, Event, EventWindow, GapSpan
 from vms_desktop.engine.clip_builder import ClipResult
 from vms_desktop.engine.clock import to_datetime
 
@@ -42,8 +42,10 @@ class CleanupResult:
     cutoff: datetime
 
 
-def built_clip_meta(event: Event, result: ClipResult, created_at: datetime) -> ClipMeta:
-    """The catalogue record of a clip the builder made for ``event``."""
+def built_clip_meta(
+    event: Event, window: EventWindow, result: ClipResult, created_at: datetime
+) -> ClipMeta:
+    """The catalogue record of a clip the builder made for ``event`` over ``window``."""
     return ClipMeta(
         event=event,
         window_start=to_datetime(result.start),
@@ -57,4 +59,5 @@ def built_clip_meta(event: Event, result: ClipResult, created_at: datetime) -> C
         created_at=created_at,
         has_audio=result.has_audio,
         gaps=tuple(GapSpan(to_datetime(g.start), to_datetime(g.end)) for g in result.gaps),
+        chosen_window=window,
     )

@@ -10,12 +10,16 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
+from vms_desktop.domain.clip import (
+    ClipJob,
+    ClipMeta,
+    ClipStatus,
+    Event,
+)
 from vms_desktop.domain.clip_query import ClipPage, ClipQuery
 from vms_desktop.domain.errors import (
     ClipCancelled,
     ClipNotFoundError,
-    EventConflictError,
     NoFootageError,
     ServiceBusyError,
     StoreError,
@@ -30,7 +34,7 @@ from vms_desktop.engine.clip_outcomes import (
     built_clip_meta,
 )
 from vms_desktop.engine.clip_scheduler import ClipScheduler, CpuSlots
-from vms_desktop.engine.clip_timing import ClipTiming, Failure, classify
+from vms_desktop.engine.clip_timing import ClipTiming, Failure, check_same_request, classify
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock, to_datetime
 from vms_desktop.engine.recorder import Recorder
 from vms_desktop.storage.atomic import remove_unfinished_encodes
@@ -144,27 +148,42 @@ class ClipService:
 
     # ---- intake --------------------------------------------------------------------------
 
-    def generate(self, event: Event) -> GenerateResult:
+    def generate(
+        self,
+        event: Event,
+        *,
+        pre_seconds: float | None = None,
+        post_seconds: float | None = None,
+    ) -> GenerateResult:
         """Accept an event: start its clip, or report the job/clip already made for it.
+
+        ``pre_seconds`` and ``post_seconds`` choose the clip's window around the event (None:
+        the configured side). A repeated event is the same request when the sides it names
+        match the window it was accepted with.
 
         Raises :class:`UnknownCameraError`, :class:`EventConflictError`,
         :class:`ServiceBusyError`, ``NoFootageError`` (window entirely in the past with no
-        footage) or ``ValueError`` (timestamp too far in the future).
+        footage) or ``ValueError`` (window out of bounds, timestamp too far in the future).
         """
         if self._stop.is_set():
             raise ServiceBusyError(retry_after=5)
         buffer = self.recorder.buffer(event.camera_id)  # UnknownCameraError
+        window = self._timing.window_for(pre_seconds, post_seconds)
         stored = self.index.get(event.id)
         if stored is not None:
-            if not stored.event.same_as(event):
-                raise EventConflictError(f"event id {event.id} is used by a different event")
-            job = self.jobs.get(event.id) or ClipJob(event, ClipStatus.READY, 1.0)
+            check_same_request(event, pre_seconds, post_seconds, stored)
+            job = self.jobs.get(event.id)
+            job = (
+                self._timing.windowed(job)
+                if job is not None
+                else ClipJob(event, ClipStatus.READY, 1.0, window=stored.event_window)
+            )
             return GenerateResult(job, created=False, meta=stored)
         with self._lock:
             existing = self._live.get(event.id) or self.jobs.get(event.id)
             if existing is not None:
-                if not existing.event.same_as(event):
-                    raise EventConflictError(f"event id {event.id} is used by a different event")
+                existing = self._timing.windowed(existing)
+                check_same_request(event, pre_seconds, post_seconds, existing)
                 if existing.status is ClipStatus.FAILED and self._may_retry(existing):
                     log.info("event %s repeated: retrying its failed clip", event.id)
                     return GenerateResult(self._retry_now(existing), created=False)
@@ -175,8 +194,7 @@ class ClipService:
             moment = event.timestamp.timestamp()
             if moment - now > MAX_FUTURE.total_seconds():
                 raise ValueError("timestamp is more than an hour in the future")
-            end = moment + self.spec.post_seconds
-            start = moment - self.spec.pre_seconds
+            start, end = window.bounds(event.timestamp)
             if end < now and not buffer.covering(start, end):
                 raise NoFootageError(
                     f"camera {event.camera_id} has no footage between "
@@ -184,10 +202,10 @@ class ClipService:
                 )
             if len(self._live) >= self.max_pending:
                 raise ServiceBusyError(retry_after=self._drain_estimate())
-            job, created = self.jobs.accept(event)
+            job, created = self.jobs.accept(event, window)
+            job = self._timing.windowed(job)
             if not created:  # accepted by a racing request or another process meanwhile
-                if not job.event.same_as(event):
-                    raise EventConflictError(f"event id {event.id} is used by a different event")
+                check_same_request(event, pre_seconds, post_seconds, job)
                 return GenerateResult(job, created=False)
             self._schedule(job)
         log.info("event %s on %s at %s accepted", event.id, event.camera_id, event.timestamp)
@@ -199,7 +217,8 @@ class ClipService:
         """The freshest state of the job for an event id, or None."""
         with self._lock:
             live = self._live.get(event_id)
-        return live or self.jobs.get(event_id)
+        job = live or self.jobs.get(event_id)
+        return self._timing.windowed(job) if job is not None else None
 
     def get(self, event_id: str) -> ClipMeta | None:
         """A stored clip's metadata (catalogue first, then the store)."""
@@ -342,18 +361,19 @@ class ClipService:
             self._cancels[event.id] = threading.Event()
             self._live[event.id] = job
             if pin:  # kept from pruning and eviction until its build has read it
-                self._timing.pin(event)
-            _, end = self._timing.window(event)
+                self._timing.pin(job)
+            _, end = self._timing.window(job)
             if job.status is ClipStatus.PENDING and not job.error and end > self.clock.now():
                 # Its post-event footage is being recorded, whether or not its build is open yet.
                 self._update(job.moved(ClipStatus.RECORDING), persist=False)
         self._scheduler.add(
             event.id,
-            self._timing.start_time(event) if due is None else due,
-            lambda: self._timing.footage_complete(event),
+            self._timing.start_time(job) if due is None else due,
+            lambda: self._timing.footage_complete(job),
         )
 
     def _resume(self, job: ClipJob) -> None:
+        job = self._timing.windowed(job)
         stored = None
         with contextlib.suppress(StoreError):
             stored = self.store.get(job.event.id)
@@ -385,7 +405,7 @@ class ClipService:
     def _may_retry(self, job: ClipJob) -> bool:
         """Whether another attempt at a failed job could succeed."""
         final = self.jobs.retry_state(job.event.id).final
-        return not final and self._timing.worth_retrying(job.event)
+        return not final and self._timing.worth_retrying(job)
 
     def _retry_now(self, job: ClipJob) -> ClipJob:
         """Queue a failed job again (called with the lock held)."""
@@ -410,12 +430,12 @@ class ClipService:
     def _build(self, job: ClipJob, cancel: threading.Event) -> None:
         event = job.event
         attempts = self.jobs.retry_state(event.id).attempts
-        if attempts and not self._timing.footage_intact(event):
+        if attempts and not self._timing.footage_intact(job):
             self._failed(job, job.error.removesuffix(_RETRYING), Failure.CONDITION)
             return
         destination = self.work_dir / f"{event.id}.mp4"
         moment = event.timestamp.timestamp()
-        _, window_end = self._timing.window(event)
+        _, window_end = self._timing.window(job)
         current = job
         saved_progress = 0.0
 
@@ -444,14 +464,16 @@ class ClipService:
                 result = self.recorder.build_clip(
                     event.camera_id,
                     moment,
-                    self.spec,
+                    self._timing.spec_for(job),
                     destination,
                     progress=on_progress,
                     cancel=cancel,
                     while_waiting=claim.waiting,
                 )
             self._timing.learn(result.duration, claim.busy_seconds)
-            meta = built_clip_meta(event, result, to_datetime(self.clock.now()))
+            meta = built_clip_meta(
+                event, self._timing.event_window(job), result, to_datetime(self.clock.now())
+            )
             if cancel.is_set():
                 raise ClipCancelled("cancelled")
             if self.outbox is not None:
@@ -479,9 +501,7 @@ class ClipService:
         A job failed for a cause that may clear can still be retried by the same request.
         """
         event = job.event
-        retry = self._timing.after_failure(
-            event, self.jobs.retry_state(event.id).attempts + 1, cause
-        )
+        retry = self._timing.after_failure(job, self.jobs.retry_state(event.id).attempts + 1, cause)
         if retry.final and cause is not Failure.FINAL:
             reason = f"{reason}; its footage is no longer in the buffer"
         if retry.retry_at is None:
@@ -497,7 +517,7 @@ class ClipService:
         )
         pending = job.moved(ClipStatus.PENDING, progress=0.0, error=reason + _RETRYING)
         self._update(pending, persist=True, retry=retry)
-        self._scheduler.add(event.id, due, lambda: self._timing.footage_complete(event))
+        self._scheduler.add(event.id, due, lambda: self._timing.footage_complete(job))
 
     def on_uploaded(self, meta: ClipMeta) -> None:
         """The outbox confirmed a clip is in the remote store."""
@@ -520,7 +540,7 @@ class ClipService:
             with contextlib.suppress(StoreError):
                 self.store.delete(meta.event_id)
             return
-        job = job or ClipJob(meta.event, ClipStatus.READY)
+        job = job or ClipJob(meta.event, ClipStatus.READY, window=meta.event_window)
         self._update(job.moved(ClipStatus.READY, progress=1.0), persist=True)
         log.info("clip for event %s ready (%d bytes)", meta.event_id, meta.size)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import enum
 import math
 import threading
+from dataclasses import replace
 
-from vms_desktop.domain.clip import Event
+from vms_desktop.domain.clip import ClipJob, ClipMeta, Event, EventWindow, InvalidEventError
 from vms_desktop.domain.errors import (
     ClipError,
     ClipExistsError,
+    EventConflictError,
     NoFootageError,
     StoreError,
     UnknownCameraError,
@@ -18,6 +20,7 @@ from vms_desktop.engine.clip_builder import ClipSpec
 from vms_desktop.engine.clock import WallClock, to_datetime
 from vms_desktop.engine.recorder import Recorder
 from vms_desktop.engine.segment_buffer import SegmentBuffer
+from vms_desktop.settings.values import BUFFER_MARGIN_SECONDS
 from vms_desktop.storage.atomic import reason as io_reason
 from vms_desktop.storage.job_store import RetryState
 
@@ -55,6 +58,24 @@ def classify(exc: Exception) -> tuple[Failure, str]:
     return Failure.BUG, "internal error"
 
 
+def check_same_request(
+    event: Event, pre_seconds: float | None, post_seconds: float | None, kept: ClipJob | ClipMeta
+) -> None:
+    """Raise :class:`EventConflictError` unless a repeated event, and the window sides it names,
+    are those its job (with its window said) or clip was made with.
+    """
+    kept_window = kept.event_window if isinstance(kept, ClipMeta) else kept.window
+    assert kept_window is not None
+    if not kept.event.same_as(event):
+        raise EventConflictError(f"event id {event.id} is used by a different event")
+    if not kept_window.agrees(pre_seconds, post_seconds):
+        raise EventConflictError(
+            f"event id {event.id} was accepted with another window "
+            f"(pre_event_seconds {kept_window.pre_seconds:g}, "
+            f"post_event_seconds {kept_window.post_seconds:g})"
+        )
+
+
 def retry_delay(attempts: int) -> float:
     """Seconds before the next automatic attempt after ``attempts`` failed ones."""
     return float(min(RETRY_MAX, RETRY_FIRST * 2 ** max(0, attempts - 1)))
@@ -74,12 +95,58 @@ class ClipTiming:
         self._pins: dict[str, tuple[SegmentBuffer, int]] = {}
         self._pins_lock = threading.Lock()
 
-    def pin(self, event: Event) -> None:
-        """Keep the event's window in its buffer until :meth:`unpin`."""
+    @property
+    def default_window(self) -> EventWindow:
+        """The configured window, for events that do not choose their own."""
+        return EventWindow(self.spec.pre_seconds, self.spec.post_seconds)
+
+    def window_for(
+        self, pre_seconds: float | None = None, post_seconds: float | None = None
+    ) -> EventWindow:
+        """The window of a clip whose event asks for these seconds (None: the configured side).
+
+        Raises :class:`InvalidEventError` naming the field when the window is out of bounds,
+        or starts earlier than the buffer keeps footage for.
+        """
+        default = self.default_window
+        window = EventWindow(
+            default.pre_seconds if pre_seconds is None else pre_seconds,
+            default.post_seconds if post_seconds is None else post_seconds,
+        )
+        if pre_seconds is None:
+            return window
+        # The bound the settings put on the configured window: late events need the margin.
+        retention = self.recorder.options.retention_seconds
+        kept = max(0.0, retention - BUFFER_MARGIN_SECONDS)
+        if window.pre_seconds > kept:
+            raise InvalidEventError(
+                f"pre_event_seconds must be at most {kept:g}: the buffer keeps {retention:g} "
+                f"seconds of footage, {BUFFER_MARGIN_SECONDS:g} of them for events posted late"
+            )
+        return window
+
+    def event_window(self, job: ClipJob) -> EventWindow:
+        """The window a job's clip covers: its own, else the configured one."""
+        return job.window if job.window is not None else self.default_window
+
+    def windowed(self, job: ClipJob) -> ClipJob:
+        """The job with its window said (one accepted before windows were chosen per event
+        has the configured window).
+        """
+        return job if job.window is not None else replace(job, window=self.default_window)
+
+    def spec_for(self, job: ClipJob) -> ClipSpec:
+        """The clip format with the job's window."""
+        window = self.event_window(job)
+        return replace(self.spec, pre_seconds=window.pre_seconds, post_seconds=window.post_seconds)
+
+    def pin(self, job: ClipJob) -> None:
+        """Keep the job's window in its buffer until :meth:`unpin`."""
+        event = job.event
         buffer = self.recorder.buffers.get(event.camera_id)
         with self._pins_lock:
             if buffer is not None and event.id not in self._pins:
-                start, _ = self.window(event)
+                start, _ = self.window(job)
                 self._pins[event.id] = (buffer, buffer.pin(start))
 
     def unpin(self, event_id: str | None = None) -> None:
@@ -90,12 +157,11 @@ class ClipTiming:
         for buffer, token in held:
             buffer.unpin(token)
 
-    def window(self, event: Event) -> tuple[float, float]:
-        """The event's clip window, UTC seconds."""
-        moment = event.timestamp.timestamp()
-        return moment - self.spec.pre_seconds, moment + self.spec.post_seconds
+    def window(self, job: ClipJob) -> tuple[float, float]:
+        """The job's clip window, UTC seconds."""
+        return self.event_window(job).bounds(job.event.timestamp)
 
-    def start_time(self, event: Event) -> float:
+    def start_time(self, job: ClipJob) -> float:
         """When to open a job's build (UTC seconds; in the past means now).
 
         A build opened ``lead`` seconds before its window closes has ``duration - lead``
@@ -104,45 +170,45 @@ class ClipTiming:
         ready right after the window closes, and meanwhile the job holds no thread, codec or
         CPU slot. The measured speed is discounted and a margin added, for safety.
         """
-        start, end = self.window(event)
+        start, end = self.window(job)
         speed = self.encode_speed * SPEED_SAFETY
         return end - ((end - start) / (1.0 + speed) + START_MARGIN)
 
-    def footage_complete(self, event: Event) -> bool:
+    def footage_complete(self, job: ClipJob) -> bool:
         """True when a build would not wait for footage (only CPU work is left)."""
-        _, end = self.window(event)
+        _, end = self.window(job)
         now = self.clock.now()
         if end > now:
             return False
-        buffer = self.recorder.buffers.get(event.camera_id)
+        buffer = self.recorder.buffers.get(job.event.camera_id)
         if buffer is None:
             return True  # fails at once
         newest = buffer.newest
         return (newest is not None and newest >= end) or now >= end + self.recorder.wait_grace
 
-    def footage_intact(self, event: Event) -> bool:
+    def footage_intact(self, job: ClipJob) -> bool:
         """True while none of the window's footage has been removed from the buffer."""
-        buffer = self.recorder.buffers.get(event.camera_id)
+        buffer = self.recorder.buffers.get(job.event.camera_id)
         if buffer is None:
             return False
-        start, _ = self.window(event)
+        start, _ = self.window(job)
         return buffer.evicted_until <= start + 1e-3
 
-    def worth_retrying(self, event: Event) -> bool:
+    def worth_retrying(self, job: ClipJob) -> bool:
         """True when the window's footage is untouched and there is (or will be) some."""
-        if not self.footage_intact(event):
+        if not self.footage_intact(job):
             return False
-        start, end = self.window(event)
-        buffer = self.recorder.buffers[event.camera_id]
+        start, end = self.window(job)
+        buffer = self.recorder.buffers[job.event.camera_id]
         return end > self.clock.now() or bool(buffer.covering(start, end))
 
-    def after_failure(self, event: Event, attempts: int, cause: Failure) -> RetryState:
+    def after_failure(self, job: ClipJob, attempts: int, cause: Failure) -> RetryState:
         """What follows a build's ``attempts``-th failure: a time for the next try, or none.
 
         Retries go on, backing off, while the window's footage is untouched in the buffer (a
         job waiting to retry pins none of it); an unexplained failure is tried a few times only.
         """
-        intact = self.footage_intact(event)
+        intact = self.footage_intact(job)
         if intact and (
             cause is Failure.CONDITION or (cause is Failure.BUG and attempts < BUG_ATTEMPTS)
         ):

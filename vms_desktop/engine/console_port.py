@@ -163,6 +163,13 @@ class Console(CameraPort, Protocol):
         """Record an event and make its clip (F9, the feed's "mark" button)."""
         ...
 
+    def export_range(self, camera_id: str, start: datetime, end: datetime) -> ClipJob:
+        """Make a clip of a camera's footage from ``start`` to ``end``: an operator event at
+        ``start`` whose window holds nothing before it and runs to ``end``. Exporting the same
+        range again is the same request.
+        """
+        ...
+
     def save_copy(self, event_id: str, destination: Path) -> bool:
         """Copy a stored clip to ``destination`` atomically; whether its SHA-256 matched."""
         ...

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vms_desktop.domain.bookmark import Bookmark, BookmarkPage, BookmarkQuery
 from vms_desktop.domain.camera import CameraConfig, CameraStatus
-from vms_desktop.domain.clip import ClipJob, ClipMeta, Event
+from vms_desktop.domain.clip import ClipJob, ClipMeta, Event, InvalidEventError, utc
 from vms_desktop.domain.clip_query import ClipPage, ClipQuery
 from vms_desktop.domain.errors import ClipNotFoundError, StoreError, ThumbnailError
 from vms_desktop.engine.bookmarks import BookmarkService
@@ -143,6 +143,20 @@ class EmbeddedConsole(EmbeddedCameras):
     def mark(self, event: Event) -> ClipJob:
         """Accept an operator's event; its clip follows as job changes."""
         return self._service.generate(event).job
+
+    def export_range(self, camera_id: str, start: datetime, end: datetime) -> ClipJob:
+        """Accept an operator's range as an event at its start with the range as its window."""
+        # Whole milliseconds, as clips are stored: exporting it again is then the same event.
+        first = utc(start).replace(microsecond=start.microsecond // 1000 * 1000)
+        length = round((utc(end) - first).total_seconds(), 3)
+        if length <= 0:
+            raise InvalidEventError("the range to export ends before it starts")
+        # Named by the range, so exporting the same range again finds the same clip.
+        stamp = first.strftime("%Y%m%dT%H%M%S%f")[:-3]
+        event = Event(
+            f"export-{camera_id}-{stamp}-{round(length * 1000)}", camera_id, "export", first
+        )
+        return self._service.generate(event, pre_seconds=0.0, post_seconds=length).job
 
     def save_copy(self, event_id: str, destination: Path) -> bool:
         """Copy the stored clip to ``destination``; whether it matched its SHA-256."""

@@ -13,11 +13,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QShowEvent
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta
@@ -34,7 +35,7 @@ from vms_desktop.gui import palette
 from vms_desktop.gui.bookmark_dialog import BookmarkDialog
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import current_zone_label, utc_offset
-from vms_desktop.gui.timeline_model import TimelineModel
+from vms_desktop.gui.timeline_model import ExportRange, TimelineModel
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +67,32 @@ class LocalTimeAxis(pg.DateAxisItem):  # type: ignore[misc]  # pyqtgraph has no 
             self.setLabel(title)
 
 
-class TimelineViewBox(pg.ViewBox):  # type: ignore[misc]  # pyqtgraph has no types
-    """The timeline's view: tells :attr:`on_context` where (in plot coordinates) its context
-    menu was asked for, before the menu shows, so the menu's actions can depend on the place.
+class LaneViewBox(pg.ViewBox):  # type: ignore[misc]  # pyqtgraph has no types
+    """The timeline's view: a drag pans it, a drag with Shift held selects a stretch of time,
+    and :attr:`on_context` hears where (in plot coordinates) the context menu was asked for,
+    before the menu shows, so the menu's actions can depend on the place.
     """
+
+    # (x where the drag began, y where it began, x where it is now, whether it ended)
+    selecting = Signal(float, float, float, bool)
 
     def __init__(self) -> None:
         super().__init__()
         self.on_context: Callable[[float, float], None] | None = None
 
-    def raiseContextMenu(self, ev: object) -> None:  # pyqtgraph calls it by this name
+    def mouseDragEvent(self, ev: Any, axis: int | None = None) -> None:
+        shift = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if ev.button() != Qt.MouseButton.LeftButton or not shift:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        began: QPointF = self.mapSceneToView(ev.buttonDownScenePos())
+        here: QPointF = self.mapSceneToView(ev.scenePos())
+        self.selecting.emit(began.x(), began.y(), here.x(), bool(ev.isFinish()))
+
+    def raiseContextMenu(self, ev: Any) -> None:  # pyqtgraph calls it by this name
         if self.on_context is not None:
-            point = self.mapSceneToView(ev.scenePos())  # type: ignore[attr-defined]
+            point = self.mapSceneToView(ev.scenePos())
             self.on_context(point.x(), point.y())
         super().raiseContextMenu(ev)
 
@@ -86,13 +101,14 @@ class TimelinePlot(QWidget):
     """One lane per camera: blue where footage is buffered, dots where events happened, stars
     where bookmarks are (gold when they protect their footage; the note shows on hover).
 
-    Pan and zoom along time with the mouse; clicking an event's dot asks for its clip; the
-    context menu bookmarks the moment under the pointer, or deletes the bookmark there. What
-    is drawn is :attr:`model`'s state.
+    Pan and zoom along time with the mouse; clicking an event's dot asks for its clip; a drag
+    along a lane with Shift held exports that stretch as a clip; the context menu bookmarks the
+    moment under the pointer, or deletes the bookmark there. What is drawn is :attr:`model`'s
+    state.
     """
 
     event_clicked = Signal(str)  # event id
-    notice = Signal(str)  # a message for the operator (a bookmark not saved or deleted)
+    notice = Signal(str)  # a line for the status bar (an export or a bookmark refused, ...)
 
     def __init__(
         self,
@@ -106,7 +122,7 @@ class TimelinePlot(QWidget):
         self.camera_ids = self.model.camera_ids
         self.draws = 0  # how often the event dots were drawn (they are drawn once per burst)
         self.axis = LocalTimeAxis()
-        self.view_box = TimelineViewBox()
+        self.view_box = LaneViewBox()
         self.plot = pg.PlotWidget(viewBox=self.view_box, axisItems={"bottom": self.axis})
         self.plot.setBackground(palette.PLOT_BACKGROUND)
         self.plot.showGrid(x=True, y=False, alpha=0.2)
@@ -134,9 +150,21 @@ class TimelinePlot(QWidget):
             hoverable=True,
             tip=lambda x, y, data: self.bookmark_tooltip(str(data)),
         )
-        for item in (self._footage, self._events, self._pending, self._bookmarks, self._now):
+        shade = QColor(palette.PENDING)
+        shade.setAlpha(70)
+        self._selection = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(shade))
+        self._selection.hide()
+        for item in (
+            self._footage,
+            self._events,
+            self._pending,
+            self._bookmarks,
+            self._now,
+            self._selection,
+        ):
             self.plot.addItem(item)
         self._events.sigClicked.connect(self._on_points_clicked)
+        self.view_box.selecting.connect(self._on_selecting)
         # Where the context menu was asked for: a camera and a moment, and a bookmark there.
         self.context_place: tuple[str, float] | None = None
         self.context_bookmark: Bookmark | None = None
@@ -416,6 +444,34 @@ class TimelinePlot(QWidget):
                 for dot in self.model.pending_dots()
             ]
         )
+
+    def export(self, chosen: ExportRange) -> None:
+        """Ask for a clip of ``chosen`` (off the GUI thread); its job shows like any other."""
+        console = self.console
+
+        def request() -> ClipJob:
+            return console.export_range(
+                chosen.camera_id,
+                datetime.fromtimestamp(chosen.start, UTC),
+                datetime.fromtimestamp(chosen.end, UTC),
+            )
+
+        def done(job: ClipJob) -> None:
+            self.on_job(job)
+            self.notice.emit(f"Exporting {chosen.end - chosen.start:.1f} s of {chosen.camera_id}")
+
+        def failed(error: Exception) -> None:
+            self.notice.emit(f"Range of {chosen.camera_id} not exported: {operator_text(error)}")
+
+        self._tasks.submit(request, done, failed)
+
+    def _on_selecting(self, began_x: float, began_y: float, here_x: float, ended: bool) -> None:
+        self._selection.setRegion(sorted((began_x, here_x)))
+        self._selection.setVisible(not ended)
+        if ended:
+            chosen = self.model.export_range(began_y, began_x, here_x)
+            if chosen is not None:
+                self.export(chosen)
 
     def _on_user_moved(self, *args: object) -> None:
         self.follow_now = False

@@ -51,6 +51,19 @@ class FootageBar:
     lane: int
 
 
+# The shortest range an operator can export (a shorter drag is taken for a slip of the hand).
+MIN_EXPORT_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class ExportRange:
+    """A stretch of one camera's footage an operator chose to export (epoch seconds)."""
+
+    camera_id: str
+    start: float
+    end: float
+
+
 class TimelineModel:
     """The timeline's state, readable without Qt: one lane per camera, the footage bars, the
     stored clips of the stretch last read from the catalogue and the jobs still running.
@@ -120,6 +133,18 @@ class TimelineModel:
         if abs(y - lane) > 0.5 or not 0 <= lane < len(self.camera_ids):
             return None
         return self.camera_ids[lane]
+
+    def export_range(self, lane_y: float, first: float, second: float) -> ExportRange | None:
+        """The range dragged from ``first`` to ``second`` (either way) at height ``lane_y``, or
+        None when the drag is on no camera's lane or too short to be meant.
+        """
+        lane = round(lane_y)
+        if not 0 <= lane < len(self.camera_ids):
+            return None
+        start, end = sorted((first, second))
+        if end - start < MIN_EXPORT_SECONDS:
+            return None
+        return ExportRange(self.camera_ids[lane], start, end)
 
     # ---- what changes it -----------------------------------------------------------------
 

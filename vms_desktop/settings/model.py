@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from vms_desktop.domain.camera import CameraConfig
+from vms_desktop.domain.clip import MAX_CLIP_SECONDS, MAX_WINDOW_SIDE_SECONDS
 from vms_desktop.domain.redaction import redact_url
 from vms_desktop.settings.cameras import (
     CAMERA_ALLOWED,
@@ -176,7 +177,7 @@ class Settings(BaseSettings):
         "a number of seconds equal to PRE_EVENT_BUFFER_SECONDS + POST_EVENT_BUFFER_SECONDS",
         30.0,
         gt=0,
-        le=7200,
+        le=MAX_CLIP_SECONDS,
         allow_inf_nan=False,
     )
     pre_event_buffer_seconds: float = _setting(
@@ -185,7 +186,7 @@ class Settings(BaseSettings):
         "a number of seconds from 0 to 3600",
         10.0,
         ge=0,
-        le=3600,
+        le=MAX_WINDOW_SIDE_SECONDS,
         allow_inf_nan=False,
     )
     post_event_buffer_seconds: float = _setting(
@@ -194,7 +195,7 @@ class Settings(BaseSettings):
         "a number of seconds above 0, at most 3600",
         20.0,
         gt=0,
-        le=3600,
+        le=MAX_WINDOW_SIDE_SECONDS,
         allow_inf_nan=False,
     )
     clip_fps: int = _setting(

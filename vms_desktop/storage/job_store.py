@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
+from vms_desktop.domain.clip import ClipJob, ClipStatus, Event, EventWindow
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -30,10 +30,16 @@ _ADDED_COLUMNS = {
     "attempts": "INTEGER NOT NULL DEFAULT 0",
     "retry_us": "INTEGER",
     "final": "INTEGER NOT NULL DEFAULT 0",
+    # The job's window; NULL in a job accepted before windows were chosen per event.
+    "pre_seconds": "REAL",
+    "post_seconds": "REAL",
 }
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 
-_COLUMNS = "event_id, camera_id, event_type, ts_us, status, progress, error, updated_us"
+_COLUMNS = (
+    "event_id, camera_id, event_type, ts_us, status, progress, error, updated_us, "
+    "pre_seconds, post_seconds"
+)
 
 
 def _us(moment: datetime) -> int:
@@ -93,12 +99,14 @@ class JobStore:
             self._db.execute("ROLLBACK")
             raise
 
-    def accept(self, event: Event) -> tuple[ClipJob, bool]:
-        """The job for ``event``: a new pending one (True) or the one already recorded (False)."""
+    def accept(self, event: Event, window: EventWindow) -> tuple[ClipJob, bool]:
+        """The job for ``event`` and its clip's ``window``: a new pending one (True) or the one
+        already recorded (False, with the window it was accepted with).
+        """
         now = datetime.now(UTC)
         with self._lock:
             cursor = self._db.execute(
-                f"INSERT OR IGNORE INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, '', ?)",
+                f"INSERT OR IGNORE INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, '', ?, ?, ?)",
                 (
                     event.id,
                     event.camera_id,
@@ -106,6 +114,8 @@ class JobStore:
                     _us(event.timestamp),
                     ClipStatus.PENDING.value,
                     _us(now),
+                    window.pre_seconds,
+                    window.post_seconds,
                 ),
             )
             created = cursor.rowcount == 1
@@ -192,12 +202,15 @@ class JobStore:
         return _job(row) if row else None
 
 
-def _job(row: tuple[str, str, str, int, str, float, str, int]) -> ClipJob:
-    event_id, camera_id, event_type, ts_us, status, progress, error, updated_us = row
+def _job(
+    row: tuple[str, str, str, int, str, float, str, int, float | None, float | None],
+) -> ClipJob:
+    event_id, camera_id, event_type, ts_us, status, progress, error, updated_us, pre, post = row
     return ClipJob(
         event=Event(event_id, camera_id, event_type, _moment(ts_us)),
         status=ClipStatus(status),
         progress=progress,
         error=error,
         updated_at=_moment(updated_us),
+        window=EventWindow(pre, post) if pre is not None and post is not None else None,
     )

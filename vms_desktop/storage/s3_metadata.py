@@ -45,6 +45,8 @@ def encode_metadata(meta: ClipMeta) -> dict[str, str]:
         "timestamp": iso(meta.event.timestamp),
         "window-start": iso(meta.window_start),
         "window-end": iso(meta.window_end),
+        "pre-event-seconds": repr(meta.event_window.pre_seconds),
+        "post-event-seconds": repr(meta.event_window.post_seconds),
         "fps": str(meta.fps),
         "resolution": meta.resolution,
         "duration": repr(float(meta.duration)),
@@ -95,8 +97,18 @@ def decode_metadata(metadata: dict[str, str]) -> ClipMeta:
             gaps.append({"start": iso(start), "end": iso(end)})
     if data.get("has-audio") not in ("0", "1"):
         raise ValueError("malformed has-audio")
+    # Objects stored before windows were recorded have neither: ClipMeta derives them.
+    window = {
+        name: float(data[key])
+        for name, key in (
+            ("pre_event_seconds", "pre-event-seconds"),
+            ("post_event_seconds", "post-event-seconds"),
+        )
+        if key in data
+    }
     return ClipMeta.from_dict(
         {
+            **window,
             "event_id": data["event-id"],
             "camera_id": data["camera-id"],
             "event_type": unquote(data["event-type"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -57,7 +58,14 @@ async def generate(
     raw = body.event
     event = Event(raw.id, raw.camera_id, raw.event_type, raw.timestamp)
     try:
-        result = await context.local.run(context.service.generate, event)
+        result = await context.local.run(
+            partial(
+                context.service.generate,
+                event,
+                pre_seconds=body.pre_event_seconds,
+                post_seconds=body.post_event_seconds,
+            )
+        )
     except ValueError as exc:  # the service's word for an event it cannot take
         raise HTTPException(422, str(exc)) from None
     job = result.job
