@@ -65,6 +65,9 @@ def test_protected_footage_outlives_retention_and_a_squeeze_then_goes_once_delet
     assert removed, "footage outside the protected span ages out as before"
     assert kept_around(buffer, MOMENT_MARKED - BEFORE, MOMENT_MARKED + AFTER)
     assert not kept_around(buffer, MOMENT + 3, MOMENT + 5)  # the plain bookmark's moment
+    # Newer footage went around the span, yet a clip of the span's moment still counts as whole.
+    assert buffer.evicted_until > MOMENT_MARKED + AFTER
+    assert buffer.keeps(MOMENT_MARKED - BEFORE, MOMENT_MARKED + AFTER)
     assert all(
         s.end > MOMENT_MARKED - BEFORE and s.start <= MOMENT_MARKED + AFTER
         for s in buffer.segments()
@@ -77,6 +80,7 @@ def test_protected_footage_outlives_retention_and_a_squeeze_then_goes_once_delet
     assert len(list(buffer.directory.iterdir())) == len(buffer.segments())
 
     service.delete(kept.id)
+    assert not buffer.keeps(MOMENT_MARKED - BEFORE, MOMENT_MARKED + AFTER)
     assert buffer.prune()
     assert buffer.segments() == []
     assert len(before) > 0 and plain.protect is False

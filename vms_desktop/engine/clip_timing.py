@@ -191,8 +191,9 @@ class ClipTiming:
         buffer = self.recorder.buffers.get(job.event.camera_id)
         if buffer is None:
             return False
-        start, _ = self.window(job)
-        return buffer.evicted_until <= start + 1e-3
+        start, end = self.window(job)
+        # Newer footage may have gone around a protected span that holds the whole window.
+        return buffer.evicted_until <= start + 1e-3 or buffer.keeps(start, end)
 
     def worth_retrying(self, job: ClipJob) -> bool:
         """True when the window's footage is untouched and there is (or will be) some."""

@@ -394,6 +394,11 @@ class SegmentBuffer:
         with self.changed:
             return dict(self._protected)
 
+    def keeps(self, start: float, end: float) -> bool:
+        """True when ``[start, end]`` lies inside one protected span (its footage stays)."""
+        with self.changed:
+            return any(low <= start and end <= high for low, high in self._protected.values())
+
     def _is_protected(self, segment: Segment) -> bool:
         return any(
             segment.end > start and segment.start <= end for start, end in self._protected.values()
