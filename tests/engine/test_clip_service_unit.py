@@ -93,6 +93,10 @@ class Footage:
         self.oldest = moment
         self.evicted_until = moment
 
+    def keeps(self, start: float, end: float) -> bool:
+        """No span is protected here: nothing is kept past its age."""
+        return False
+
 
 class BenchRecorder:
     """The recorder's face to the clip service; its builds wait for the clock, not for a camera."""
