@@ -88,14 +88,20 @@ class WorkerPool:
             if job is None:
                 return
             call, future = job
+            if not future.set_running_or_notify_cancel():
+                self._release()
+                continue
+            # The place is given back before the caller hears the outcome, so a caller that
+            # saw its call end also sees its place free.
             try:
-                if future.set_running_or_notify_cancel():
-                    try:
-                        result = call()
-                    except BaseException as exc:
-                        future.set_exception(exc)
-                    else:
-                        future.set_result(result)
-            finally:
-                with self._lock:
-                    self._admitted -= 1
+                result = call()
+            except BaseException as exc:
+                self._release()
+                future.set_exception(exc)
+            else:
+                self._release()
+                future.set_result(result)
+
+    def _release(self) -> None:
+        with self._lock:
+            self._admitted -= 1
