@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from tests.gui.conftest import ZoneSetter
-from tests.support.service import start_service
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
 from vms_desktop.domain.clip_query import CatalogueChange
 from vms_desktop.gui.event_feed import EventFeedModel, EventFeedPanel
@@ -65,18 +63,6 @@ def test_clicking_a_ready_event_asks_to_play_it(qtbot: QtBot) -> None:
 
 def test_merged_spans_join_touching_segments() -> None:
     assert merged_spans([(0, 2), (2, 4), (10, 12), (4.2, 6)]) == [[0, 6], [10, 12]]
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    running = start_service(
-        tmp_path,
-        with_api=False,
-        CAMERA_CAM01_URL="demo://?width=320&height=240",
-        CAMERA_CAM02_URL="demo://?width=320&height=240",
-    )
-    yield running
-    running.stop()
 
 
 def test_timeline_shows_footage_and_events_and_clicks_play(qtbot: QtBot, runtime: Runtime) -> None:

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from tests.support.service import start_service
+from tests.gui.conftest import plot_point
 from vms_desktop.domain.bookmark import Bookmark, BookmarkQuery
 from vms_desktop.gui.timeline import TimelinePlot
 from vms_desktop.gui.timeline_model import TimelineModel
@@ -53,18 +51,6 @@ def test_a_read_begun_before_an_edit_of_this_console_does_not_undo_it() -> None:
     assert model.bookmarks == {}
 
 
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    running = start_service(
-        tmp_path,
-        with_api=False,
-        CAMERA_CAM01_URL="demo://?width=320&height=240",
-        CAMERA_CAM02_URL="demo://?width=320&height=240",
-    )
-    yield running
-    running.stop()
-
-
 def _timeline(qtbot: QtBot, runtime: Runtime) -> TimelinePlot:
     timeline = TimelinePlot(runtime.console, refresh_ms=200)
     qtbot.addWidget(timeline)
@@ -76,8 +62,7 @@ def _timeline(qtbot: QtBot, runtime: Runtime) -> TimelinePlot:
 
 def _right_click(timeline: TimelinePlot, when: float, y: float) -> None:
     """A right click at plot point (when, y), as the operator makes it."""
-    scene = timeline.view_box.mapViewToScene(QPointF(when, y))
-    at = timeline.plot.mapFromScene(scene)
+    at = plot_point(timeline, when, y)
     viewport = timeline.plot.viewport()
     QTest.mouseClick(viewport, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, at)
     menu = timeline.view_box.menu

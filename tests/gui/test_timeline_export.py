@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
@@ -13,7 +11,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from tests.support.service import start_service
+from tests.gui.conftest import plot_point
 from vms_desktop.domain.clip import ClipJob, ClipStatus, EventWindow
 from vms_desktop.gui.timeline import TimelinePlot
 from vms_desktop.gui.timeline_model import ExportRange, TimelineModel
@@ -26,23 +24,6 @@ def test_a_drag_along_a_lane_is_a_range_of_that_camera() -> None:
     assert model.export_range(-0.2, 100.0, 104.0) == ExportRange("cam01", 100.0, 104.0)
     assert model.export_range(2.6, 100.0, 110.0) is None  # below the last lane
     assert model.export_range(0.0, 100.0, 100.2) is None  # a slip of the hand
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    running = start_service(
-        tmp_path,
-        with_api=False,
-        CAMERA_CAM01_URL="demo://?width=320&height=240",
-        CAMERA_CAM02_URL="demo://?width=320&height=240",
-    )
-    yield running
-    running.stop()
-
-
-def _widget_point(timeline: TimelinePlot, x: float, y: float) -> QPoint:
-    scene = timeline.view_box.mapViewToScene(QPointF(x, y))
-    return timeline.plot.mapFromScene(scene)
 
 
 def _drag(widget: object, start: QPoint, end: QPoint, modifiers: Qt.KeyboardModifier) -> None:
@@ -78,7 +59,7 @@ def test_a_shift_drag_exports_the_range_as_a_clip_that_long(qtbot: QtBot, runtim
     timeline.follow_now = False
     timeline.plot.setXRange(now - 10, now, padding=0)
     shown = timeline.view_box.viewRange()[0]
-    start, end = _widget_point(timeline, now - 5, 1.0), _widget_point(timeline, now - 2, 1.0)
+    start, end = plot_point(timeline, now - 5, 1.0), plot_point(timeline, now - 2, 1.0)
     viewport = timeline.plot.viewport()
 
     _drag(viewport, start, end, Qt.KeyboardModifier.NoModifier)  # a plain drag pans

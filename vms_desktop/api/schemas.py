@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -216,6 +216,26 @@ class JobOut(BaseModel):
             status_url=f"/clips/{job.event.id}",
             clip=ClipOut.of(meta) if meta is not None else None,
         )
+
+
+class PageFields(TypedDict):
+    """The paging fields every list answer carries."""
+
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+def page_fields(total: int, limit: int, offset: int, shown: int) -> PageFields:
+    """The paging fields of a list answer; ``next_offset`` is None on the last page."""
+    following = offset + shown
+    return PageFields(
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_offset=following if following < total else None,
+    )
 
 
 class ClipListOut(BaseModel):

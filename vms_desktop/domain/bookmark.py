@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from vms_desktop.domain.clip import InvalidEventError, utc
+from vms_desktop.domain.clip_query import check_listing
 from vms_desktop.domain.ids import validate_camera_id
 
 # A note is a short label, shown as a tooltip and in listings; longer text belongs elsewhere.
@@ -120,11 +121,7 @@ class BookmarkQuery:
     offset: int = 0
 
     def __post_init__(self) -> None:
-        for name, moment in (("start", self.start), ("end", self.end)):
-            if moment is not None and moment.utcoffset() is None:
-                raise ValueError(f"{name} must be timezone-aware")
-        if self.limit < 0 or self.offset < 0:
-            raise ValueError("limit and offset must not be negative")
+        check_listing(self.start, self.end, self.limit, self.offset)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,15 @@ def matches_text(meta: ClipMeta, text: str) -> bool:
     )
 
 
+def check_listing(start: datetime | None, end: datetime | None, limit: int, offset: int) -> None:
+    """Refuse what no listing can mean: naive time bounds, negative paging."""
+    for name, moment in (("start", start), ("end", end)):
+        if moment is not None and moment.utcoffset() is None:
+            raise ValueError(f"{name} must be timezone-aware")
+    if limit < 0 or offset < 0:
+        raise ValueError("limit and offset must not be negative")
+
+
 def listing_key(meta: ClipMeta) -> tuple[int, str]:
     """A clip's place in a listing: newest first is descending on this key."""
     return to_ms(meta.event.timestamp), meta.event_id
@@ -78,11 +87,7 @@ class ClipQuery:
     after: ClipMeta | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        for name, moment in (("start", self.start), ("end", self.end)):
-            if moment is not None and moment.utcoffset() is None:
-                raise ValueError(f"{name} must be timezone-aware")
-        if self.limit < 0 or self.offset < 0:
-            raise ValueError("limit and offset must not be negative")
+        check_listing(self.start, self.end, self.limit, self.offset)
 
     def matches(self, meta: ClipMeta) -> bool:
         """Whether the listing holds ``meta`` (the filters only; paging aside)."""

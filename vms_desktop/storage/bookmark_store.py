@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 from vms_desktop.domain.bookmark import Bookmark, BookmarkPage, BookmarkQuery
 from vms_desktop.domain.clip_query import normal_camera_id, to_ms
+from vms_desktop.storage.durable_db import open_durable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bookmarks (
@@ -45,12 +45,7 @@ class BookmarkStore:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a protected bookmark must survive power loss
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_durable(path, _SCHEMA)
         self._lock = threading.Lock()
 
     def add(self, bookmark: Bookmark) -> None:

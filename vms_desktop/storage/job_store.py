@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from vms_desktop.domain.clip import ClipJob, ClipStatus, Event, EventWindow
+from vms_desktop.storage.durable_db import open_durable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -71,12 +71,7 @@ class JobStore:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an accepted event must survive power loss
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_durable(path, _SCHEMA)
         self._migrate()
         self._lock = threading.Lock()
 

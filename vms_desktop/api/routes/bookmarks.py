@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from vms_desktop.api.context import Context
-from vms_desktop.api.schemas import CameraId, ErrorOut, EventTime, UtcDatetime
+from vms_desktop.api.schemas import CameraId, ErrorOut, EventTime, UtcDatetime, page_fields
 from vms_desktop.domain.bookmark import (
     BOOKMARK_ID_PATTERN,
     MAX_NOTE_LENGTH,
@@ -133,13 +133,9 @@ async def list_bookmarks(
         camera_id=camera_id, start=start_date, end=end_date, limit=limit, offset=offset
     )
     page = await context.local.run(service.bookmarks, query)
-    following = offset + len(page.items)
     return BookmarkListOut(
         items=[BookmarkOut.of(bookmark) for bookmark in page.items],
-        total=page.total,
-        limit=limit,
-        offset=offset,
-        next_offset=following if following < page.total else None,
+        **page_fields(page.total, limit, offset, len(page.items)),
     )
 
 

@@ -23,6 +23,7 @@ from vms_desktop.api.schemas import (
     JobOut,
     UrlOut,
     UtcDatetime,
+    page_fields,
 )
 from vms_desktop.domain.clip import ClipStatus, Event, iso
 from vms_desktop.domain.clip_query import ClipQuery
@@ -105,13 +106,9 @@ async def list_clips(
         offset=offset,
     )
     page = await context.local.run(context.service.clips, query)
-    following = offset + len(page.items)
     return ClipListOut(
         clips=[ClipOut.of(meta) for meta in page.items],
-        total=page.total,
-        limit=limit,
-        offset=offset,
-        next_offset=following if following < page.total else None,
+        **page_fields(page.total, limit, offset, len(page.items)),
     )
 
 
