@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -49,8 +50,8 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 class ClipFileResponse(Response):
     """A clip's bytes from an open file of ``size`` bytes, with ``Range`` support.
 
-    ``read`` runs each blocking read off the event loop; the file is closed when the response
-    ends, however it ends.
+    ``read`` runs each blocking call (reads, the final close) off the event loop; the file is
+    closed when the response ends, however it ends.
     """
 
     def __init__(
@@ -118,7 +119,25 @@ class ClipFileResponse(Response):
                     {"type": "http.response.body", "body": chunk, "more_body": position < end}
                 )
         finally:
-            self._stream.close()
+            await self._close()
+
+    async def _close(self) -> None:
+        """Close the file off the loop; on the loop only if the pool cannot take it (a
+        cancelled or refused call), since a file left open would be worse.
+        """
+        stream = self._stream
+
+        def close() -> bytes:
+            stream.close()
+            return b""
+
+        try:
+            await self._read(close)
+        except asyncio.CancelledError:
+            stream.close()  # closing twice is harmless; leaving it open is not
+            raise
+        except Exception:
+            stream.close()
 
 
 def _pread(stream: BinaryIO, count: int, offset: int) -> Callable[[], bytes]:

@@ -175,8 +175,6 @@ class EmbeddedConsole(EmbeddedCameras):
         """Whether the stored bytes still match the clip's SHA-256."""
         return self._service.verify(event_id)
 
-    # ---- health --------------------------------------------------------------------------
-
     # ---- bookmarks -----------------------------------------------------------------------
 
     def bookmarks(self, query: BookmarkQuery) -> BookmarkPage:
@@ -207,6 +205,8 @@ class EmbeddedConsole(EmbeddedCameras):
         if self._bookmarks is None:
             raise StoreError("this service keeps no bookmarks")
         return self._bookmarks
+
+    # ---- health --------------------------------------------------------------------------
 
     def storage_status(self) -> StorageStatus:
         """The last storage probe, the free disk under a local store, the upload queue."""
