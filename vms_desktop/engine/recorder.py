@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vms_desktop.domain.camera import CameraConfig, CameraStatus
 from vms_desktop.domain.errors import UnknownCameraError
+from vms_desktop.engine.archive import Archive
 from vms_desktop.engine.camera_worker import CameraWorker, StatusListener
 from vms_desktop.engine.clip_builder import ClipBuilder, ClipResult, ClipSpec, ProgressCallback
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
@@ -84,6 +85,8 @@ class Recorder:
             )
             for camera_id in self.cameras
         }
+        # What the API and the console read of the footage: ranges, gaps and media spans.
+        self.archive = Archive(self.buffers)
         self.space_guard = FreeSpaceGuard(
             options.buffer_root, list(self.buffers.values()), options.min_free_bytes
         )

@@ -100,11 +100,28 @@ class Segment:
     # The recording session (one connection of the camera) that wrote it; 0 when unknown
     # (found on disk at start-up).
     session: int = 0
+    # Counts the segments this process recorded (None for segments found on disk).
+    sequence: int | None = None
 
     @property
     def duration(self) -> float:
         """Seconds of footage the segment covers."""
         return max(0.0, self.end - self.start)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A keyframe-aligned stretch of one file, a complete MPEG-TS stream of its own.
+
+    Footage ``[start, end)`` in bytes ``[offset, offset + length)`` of its file; ``sequence``
+    counts the pieces this process recorded (None for pieces found on disk).
+    """
+
+    start: float
+    end: float
+    offset: int
+    length: int
+    sequence: int | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +290,7 @@ class SegmentBuffer:
         # Given here, not later: loading the folder prunes, and must spare these already.
         self._protected: dict[str, tuple[float, float]] = dict(protected or {})
         self._sessions = 0
+        self._sequence = 0
         # End of the newest footage ever removed; footage before a restart's oldest counts too.
         self._evicted_until = -math.inf
         # Called after every prune, so a guard shared by all cameras watches the free space.
@@ -311,6 +329,21 @@ class SegmentBuffer:
             for candidate in self._segments:
                 if candidate.start > segment.start:
                     return candidate
+            return None
+
+    def pieces(self, segment: Segment) -> list[Piece]:
+        """The complete pieces of ``segment``'s file, oldest first (not the one being written)."""
+        with self.changed:
+            if not segment.closed or segment.size == 0:
+                return []
+            return [Piece(segment.start, segment.end, 0, segment.size, segment.sequence)]
+
+    def file_path(self, file_key: int) -> Path | None:
+        """Current path of the file that began at ``file_key`` ms, or None once it is gone."""
+        with self.changed:
+            for segment in self._segments:
+                if round(segment.start * 1000) == file_key:
+                    return segment.path
             return None
 
     def gaps(self, start: float, end: float, *, until: float | None = None) -> list[Gap]:
@@ -493,7 +526,15 @@ class SegmentBuffer:
                 # A restarted source can produce a time the last segment already covers;
                 # clamp so segments never overlap.
                 self._segments[-1].end = start
-            segment = Segment(start=start, end=start, path=path, closed=False, session=session)
+            self._sequence += 1
+            segment = Segment(
+                start=start,
+                end=start,
+                path=path,
+                closed=False,
+                session=session,
+                sequence=self._sequence,
+            )
             self._segments.append(segment)
             self.changed.notify_all()
         return segment, fd
