@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vms_desktop.domain.picture import RgbImage
+
 
 @dataclass(frozen=True)
 class TimeRange:
@@ -38,3 +40,23 @@ class Coverage:
     def recorded_seconds(self) -> float:
         """Seconds of footage in the window."""
         return sum(part.duration for part in self.ranges)
+
+
+@dataclass(frozen=True)
+class ArchivePicture:
+    """One decoded picture of a camera's archive, with the UTC moment it was seen."""
+
+    camera_id: str
+    moment: float
+    image: RgbImage
+    # Width over height as shown (the pixels may not be square).
+    display_aspect: float
+
+
+@dataclass(frozen=True)
+class ArchiveGap:
+    """Asked for a moment with no footage: where (if anywhere yet) the footage resumes."""
+
+    camera_id: str
+    moment: float
+    resume: float | None
