@@ -30,7 +30,9 @@ import av
 
 log = logging.getLogger(__name__)
 
-CLOSED_NAME = re.compile(r"^(\d{13})_(\d{13})\.ts$")
+# Start and end in ms, and the size in bytes (so start-up needs no stat per file; names made
+# before the size was part of them are still read).
+CLOSED_NAME = re.compile(r"^(\d{13})_(\d{13})(?:_(\d+))?\.ts$")
 OPEN_NAME = re.compile(r"^(\d{13})\.open\.ts$")
 INDEX_NAME = re.compile(r"^(\d{13})\.idx$")
 _ENTRY = struct.Struct("<qq")  # piece start in UTC microseconds, byte offset in the file
@@ -41,9 +43,9 @@ def millis(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def closed_name(start: float, end: float) -> str:
-    """File name of a closed footage file covering ``[start, end)``."""
-    return f"{millis(start):013d}_{millis(end):013d}.ts"
+def closed_name(start: float, end: float, size: int) -> str:
+    """File name of a closed footage file covering ``[start, end)`` in ``size`` bytes."""
+    return f"{millis(start):013d}_{millis(end):013d}_{size}.ts"
 
 
 def open_name(start: float) -> str:
@@ -108,11 +110,11 @@ class IndexWriter:
 
 @dataclass
 class FoundFile:
-    """A footage file found on disk at start-up."""
+    """A footage file found on disk at start-up (``name`` in the folder scanned)."""
 
     start: float
     end: float
-    path: Path
+    name: str
     size: int
 
 
@@ -173,10 +175,10 @@ def recover(path: Path, demux_options: dict[str, str]) -> FoundFile | None:
         path.unlink(missing_ok=True)
         index.unlink(missing_ok=True)
         return None
-    final = path.with_name(closed_name(start, end))
+    final = path.with_name(closed_name(start, end, size))
     os.replace(path, final)
     log.info("recovered footage file %s after an unclean stop", final.name)
-    return FoundFile(start, end, final, size)
+    return FoundFile(start, end, final.name, size)
 
 
 def scan(directory: Path, demux_options: dict[str, str]) -> list[FoundFile]:
@@ -184,26 +186,26 @@ def scan(directory: Path, demux_options: dict[str, str]) -> list[FoundFile]:
     (temporary files, indexes whose footage file is gone).
     """
     found: list[FoundFile] = []
-    indexes: dict[int, Path] = {}
+    indexes: dict[int, str] = {}
     opened: list[Path] = []
     with os.scandir(directory) as entries:
         for entry in entries:
             name = entry.name
             closed = CLOSED_NAME.match(name)
             if closed:
-                path = Path(entry.path)
+                start, end, size = closed.groups()
                 found.append(
                     FoundFile(
-                        int(closed.group(1)) / 1000,
-                        int(closed.group(2)) / 1000,
-                        path,
-                        entry.stat().st_size,
+                        int(start) / 1000,
+                        int(end) / 1000,
+                        name,
+                        int(size) if size is not None else entry.stat().st_size,
                     )
                 )
             elif OPEN_NAME.match(name):
                 opened.append(Path(entry.path))
             elif (listed := INDEX_NAME.match(name)) is not None:
-                indexes[int(listed.group(1))] = Path(entry.path)
+                indexes[int(listed.group(1))] = entry.path
             elif name.endswith(".tmp"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
@@ -212,7 +214,7 @@ def scan(directory: Path, demux_options: dict[str, str]) -> list[FoundFile]:
         if recovered is not None:
             found.append(recovered)
     kept = {millis(file.start) for file in found}
-    _remove(path for key, path in indexes.items() if key not in kept)
+    _remove(Path(path) for key, path in indexes.items() if key not in kept)
     found.sort(key=lambda file: file.start)
     return found
 

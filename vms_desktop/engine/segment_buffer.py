@@ -109,7 +109,9 @@ class Segment:
 
     start: float
     end: float
-    path: Path
+    # Kept apart and joined when asked for: building a Path per file made start-up slow.
+    folder: Path
+    name: str
     size: int = 0
     closed: bool = True
     # Total packets; only known for segments written by this process.
@@ -122,6 +124,11 @@ class Segment:
     sequence: int | None = None
     # Where each piece begins while the file is being written (None: read the index file).
     starts: list[PieceStart] | None = None
+
+    @property
+    def path(self) -> Path:
+        """Where the file is now (its name changes once, when it is closed)."""
+        return self.folder / self.name
 
     @property
     def duration(self) -> float:
@@ -478,7 +485,8 @@ class SegmentBuffer:
             segment = Segment(
                 start=start,
                 end=start,
-                path=path,
+                folder=self.directory,
+                name=path.name,
                 closed=False,
                 session=session,
                 sequence=self._sequence,
@@ -529,7 +537,7 @@ class SegmentBuffer:
             segment.end = max(segment.end, end)
 
     def _close(self, segment: Segment) -> None:
-        final = self.directory / closed_name(segment.start, segment.end)
+        final = self.directory / closed_name(segment.start, segment.end, segment.size)
         with self.changed:
             # Renamed under the lock so a reader never sees the old name gone and the new one
             # not yet recorded.
@@ -539,7 +547,7 @@ class SegmentBuffer:
                     self._unlink(segment)
                 else:
                     os.replace(segment.path, final)
-                    segment.path = final
+                    segment.name = final.name
             except (OSError, ValueError) as exc:
                 log.warning("finalising a footage file failed: %s", exc)
             segment.closed = True
@@ -552,7 +560,13 @@ class SegmentBuffer:
 
     def _load(self) -> None:
         self._segments = [
-            Segment(start=found.start, end=found.end, path=found.path, size=found.size)
+            Segment(
+                start=found.start,
+                end=found.end,
+                folder=self.directory,
+                name=found.name,
+                size=found.size,
+            )
             for found in scan(self.directory, DEMUX_OPTIONS)
         ]
         self.prune()
