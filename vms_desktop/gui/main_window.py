@@ -31,7 +31,8 @@ from vms_desktop.gui.live_view import LiveGrid
 from vms_desktop.gui.player import ClipPlayer
 from vms_desktop.gui.resources import app_icon
 from vms_desktop.gui.tasks import BackgroundTasks
-from vms_desktop.gui.timeline import DashboardPanel, TimelinePlot
+from vms_desktop.gui.dashboard import DashboardPanel
+from vms_desktop.gui.timeline import TimelinePlot
 
 log = logging.getLogger(__name__)
 
