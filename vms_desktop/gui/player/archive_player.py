@@ -52,7 +52,8 @@ class ArchivePlayer(QWidget):
     One :class:`PlayClock` drives every tile: each tick asks all of them for the same moment,
     so they stay in step. Holes in the footage are handled as the operator chose
     (:class:`GapMode`); past the newest footage it says so and offers going live. Keys: space
-    plays or pauses, comma and period (or left and right) step one frame.
+    plays or pauses, comma and period (or left and right) step one frame. A ``compact`` player
+    (inside a live tile) leaves out the gap choice and the status line, and always offers live.
     """
 
     moment_changed = Signal(float)  # the moment every tile was asked for
@@ -67,9 +68,11 @@ class ArchivePlayer(QWidget):
         coverage: CoverageReader | None = None,
         parent: QWidget | None = None,
         *,
+        compact: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(parent)
+        self.compact = compact
         self._opener = opener
         self._coverage = coverage
         self._monotonic = monotonic
@@ -176,6 +179,15 @@ class ArchivePlayer(QWidget):
         layout.addWidget(self.scrub_bar)
         layout.addLayout(controls)
         layout.addWidget(self.status_label)
+        if self.compact:
+            # A tile is narrow: its camera's title line already tells the moment shown.
+            self.readout.hide()
+            self.gap_box.hide()
+            self.status_label.hide()
+            self.live_button.setText("Live")
+            self.live_button.show()
+            layout.setContentsMargins(0, 0, 0, 0)
+            layout.setSpacing(2)
 
     # ---- public API ----------------------------------------------------------------------
 
@@ -391,13 +403,14 @@ class ArchivePlayer(QWidget):
     def _arrange(self) -> None:
         for tile in self._tiles:
             self.grid.removeWidget(tile)
-        side = 1 if len(self._tiles) <= 1 else 2
+        # One camera fills the area, two sit side by side, three or four make a 2x2 grid.
+        columns = 1 if len(self._tiles) <= 1 else 2
+        rows = 1 if len(self._tiles) <= 2 else 2
         for index, tile in enumerate(self._tiles):
-            self.grid.addWidget(tile, index // side, index % side)
+            self.grid.addWidget(tile, index // columns, index % columns)
         for line in range(2):
-            stretch = 1 if line < side else 0
-            self.grid.setRowStretch(line, stretch)
-            self.grid.setColumnStretch(line, stretch)
+            self.grid.setRowStretch(line, 1 if line < rows else 0)
+            self.grid.setColumnStretch(line, 1 if line < columns else 0)
         self.scrub_bar.set_cameras(self.camera_ids)
 
     # ---- the clock -------------------------------------------------------------------------
@@ -457,7 +470,7 @@ class ArchivePlayer(QWidget):
             self._live_edge = edge
             return
         self._live_edge = edge
-        self.live_button.setVisible(edge is not None)
+        self.live_button.setVisible(self.compact or edge is not None)
         if edge is not None:
             self.status_label.setText(
                 f"Live edge: nothing recorded after {_clock_text(edge)} yet. "
