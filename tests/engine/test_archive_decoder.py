@@ -27,6 +27,7 @@ from tests.support.waiting import wait_until
 from vms_desktop.domain.recording import ArchiveGap, ArchivePicture
 from vms_desktop.engine import framestamp
 from vms_desktop.engine.archive_decoder import ArchiveDecoder
+from vms_desktop.engine.av_logging import route_ffmpeg_logs
 from vms_desktop.engine.clock import WallClock
 from vms_desktop.engine.segment_buffer import TS_HZ, TS_WRAP, SegmentBuffer
 
@@ -297,19 +298,22 @@ def test_closing_mid_decode_ends_the_thread_and_releases_the_footage(
     buffer = make_buffer(tmp_path / "buffer", WallClock(ORIGIN + 60))
     record_file(buffer, wide, ORIGIN)
     oldest = buffer.segments()[0]
-    for delay in (0.0, 0.005, 0.02, 0.05, 0.1):
-        player = Player(buffer)
-        # The end of a 6 s picture group: some 90 pictures to decode before it.
-        player.decoder.show(ORIGIN + 5.9)
-        time.sleep(delay)
-        player.decoder.close()
-        player.decoder.close()  # twice is harmless
-        player.decoder.join(10)
-        assert not player.decoder.is_alive()
-        player.decoder.show(ORIGIN + 1)  # after closing, nothing happens
-        assert player.failures == []
-        # No pin is left: the oldest footage may be evicted again.
-        assert buffer.evictable() is oldest
+    # With the application's own FFmpeg log routing: closing a frame-threaded decoder part-way
+    # must not wait on a log message.
+    with route_ffmpeg_logs("DEBUG"):
+        for delay in (0.0, 0.005, 0.02, 0.05, 0.1):
+            player = Player(buffer)
+            # The end of a 6 s picture group: some 90 pictures to decode before it.
+            player.decoder.show(ORIGIN + 5.9)
+            time.sleep(delay)
+            player.decoder.close()
+            player.decoder.close()  # twice is harmless
+            player.decoder.join(10)
+            assert not player.decoder.is_alive()
+            player.decoder.show(ORIGIN + 1)  # after closing, nothing happens
+            assert player.failures == []
+            # No pin is left: the oldest footage may be evicted again.
+            assert buffer.evictable() is oldest
     assert threading.active_count() < 50
 
 
