@@ -25,7 +25,12 @@ import numpy as np
 from vms_desktop.domain.errors import PlaybackError, operator_text
 from vms_desktop.domain.recording import ArchiveGap, ArchivePicture
 from vms_desktop.engine.picture_size import fit_size
-from vms_desktop.engine.segment_buffer import DEMUX_OPTIONS, RunTimeline, SegmentBuffer
+from vms_desktop.engine.segment_buffer import (
+    DEMUX_OPTIONS,
+    TS_HZ,
+    RunTimeline,
+    SegmentBuffer,
+)
 from vms_desktop.engine.segment_stream import SegmentStream, continues
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,10 @@ _START_SLACK = 0.002
 # Enough to find a 1080p keyframe's parameters; the bytes probed are demuxed, not read twice.
 _OPEN_OPTIONS = {"probesize": "1000000", "analyzeduration": "500000", **DEMUX_OPTIONS}
 _DEFAULT_INTERVAL = 1 / 15
+# Epoch seconds in a double are exact to a quarter microsecond: a moment computed from a
+# picture's (``moment - frame_seconds``, a frame step back) may land that far before another
+# picture's time and must still show it. Far below the 90 kHz tick (11 us).
+_SAME_MOMENT = 5e-6
 
 
 @dataclass(frozen=True)
@@ -91,13 +100,14 @@ class _RunReader:
     def can_follow(self, buffer: SegmentBuffer, moment: float, follow_seconds: float) -> bool:
         """True when ``moment`` is reached by decoding on from the picture held."""
         held = self.held
-        if held is None or moment < held.moment:
+        if held is None or moment + _SAME_MOMENT < held.moment:
             return False
         if moment - held.moment > follow_seconds:
             return False
         if self.exhausted and moment >= held.moment + 1.5 * self.interval:
             return False  # footage recorded since the open is only found by opening again
-        segments = buffer.covering(held.moment, moment)
+        # Up to the file holding the moment (one starting at it too): all one run?
+        segments = buffer.covering(held.moment, moment + 1e-6)
         if not segments or segments[0].start > held.moment + 1e-6:
             return False
         return all(continues(a, b) for a, b in itertools.pairwise(segments))
@@ -110,7 +120,7 @@ class _RunReader:
                 if self.ahead is None:
                     self.exhausted = True
                     return True
-            if self.ahead.moment > moment:
+            if self.ahead.moment > moment + _SAME_MOMENT:
                 if self.held is None and self.ahead.moment <= moment + _START_SLACK:
                     self.held, self.ahead = self.ahead, None
                     continue
@@ -121,7 +131,8 @@ class _RunReader:
     def frame_seconds(self) -> float:
         """Seconds from the held picture to the next one."""
         if self.held is not None and self.ahead is not None:
-            step = self.ahead.moment - self.held.moment
+            # Whole 90 kHz ticks, as recorded (the doubles' rounding removed).
+            step = round((self.ahead.moment - self.held.moment) * TS_HZ) / TS_HZ
             if step > 0:
                 return step
         return self.interval
@@ -192,6 +203,9 @@ class ArchiveDecoder(threading.Thread):
         with self._wake:
             self._stopping = True
             self._wake.notify()
+            if self._reader is not None:
+                # A read under way returns at once: the demuxer sees the end of the footage.
+                self._reader.stream.stop()
 
     def _is_stopping(self) -> bool:
         return self._stopping
@@ -227,9 +241,9 @@ class ArchiveDecoder(threading.Thread):
             ahead = self._reader.ahead
             if (
                 held is shown[0]
-                and held.moment <= moment
+                and held.moment <= moment + _SAME_MOMENT
                 and ahead is not None
-                and moment < ahead.moment
+                and moment + _SAME_MOMENT < ahead.moment
             ):
                 self._deliver(shown[2])
                 return
@@ -261,11 +275,15 @@ class ArchiveDecoder(threading.Thread):
         except av.FFmpegError as exc:
             raise PlaybackError(f"the recorded footage cannot be read ({_describe(exc)})") from None
         self.opened_runs += 1
-        self._reader = reader
+        with self._wake:
+            self._reader = reader
+            if self._stopping:
+                reader.stream.stop()
         return reader
 
     def _drop_reader(self) -> None:
-        reader, self._reader = self._reader, None
+        with self._wake:
+            reader, self._reader = self._reader, None
         self._shown = None
         if reader is not None:
             try:
