@@ -129,6 +129,30 @@ def test_a_recorded_moment_shows_its_picture_and_local_time(
     assert "UTC" in player.readout.text() or player.readout.text()[-1].isalpha()
 
 
+def test_pictures_are_decoded_at_the_size_of_their_tile(
+    qtbot: QtBot, runtime: Runtime, player: ArchivePlayer
+) -> None:
+    recorded_for(runtime, 4.0, "cam01")
+    player.open(["cam01"], (runtime.recorder.buffer("cam01").oldest or 0) + 2.0, play=False)
+    tile = player.tiles[0]
+
+    def decoded_to_fit() -> bool:
+        picture, box = tile.picture, tile.surface.picture_rect()
+        if picture is None:
+            return False
+        height, width = picture.image.shape[:2]
+        ratio = tile.surface.devicePixelRatioF()
+        return abs(width - box.width() * ratio) <= 2 and abs(height - box.height() * ratio) <= 2
+
+    qtbot.waitUntil(decoded_to_fit, timeout=10_000)
+    large = tile.picture
+    player.resize(360, 300)  # paused: the picture shown is decoded again at the new size
+    qtbot.waitUntil(lambda: tile.picture is not large and decoded_to_fit(), timeout=10_000)
+    assert tile.picture is not None and large is not None
+    assert tile.picture.image.shape[1] < large.image.shape[1]
+    assert tile.picture.moment == large.moment
+
+
 def test_playing_moves_the_pictures_on_with_the_clock(
     qtbot: QtBot, runtime: Runtime, player: ArchivePlayer
 ) -> None:

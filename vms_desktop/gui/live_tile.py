@@ -219,6 +219,8 @@ class LiveTile(QWidget):
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         self.stop_watching()
+        if self._archive is not None:
+            self._archive.pause()  # out of the layout: nobody watches it play
 
     def stop_watching(self) -> None:
         """Release the preview (decoding stops when no one else watches)."""

@@ -449,7 +449,8 @@ class ArchivePlayer(QWidget):
 
     def _decide_gaps(self) -> None:
         decision = decide([tile.gap for tile in self._tiles], self._mode)
-        if decision.jump_to is not None:
+        # Only forward: a gap told again at the moment jumped to must not jump there forever.
+        if decision.jump_to is not None and decision.jump_to > self.clock.moment + 1e-6:
             self.status_label.setText(
                 f"No recording: jumped to {_clock_text(decision.jump_to)} where footage resumes"
             )

@@ -172,3 +172,6 @@ class ArchiveTile(QWidget):
         height = round(self.surface.height() * ratio)
         if width > 1 and height > 1:
             self.playback.fit(width, height)
+            if self.requested is not None and not self._clock.playing:
+                # Paused, no tick follows: ask again for the picture shown, at the new size.
+                self.playback.show(self.requested)
