@@ -270,6 +270,7 @@ def test_a_hole_is_jumped_or_played_through_in_black(
         assert tile.surface.image is None
         assert player.shown_moment is None and "no recording" in player.readout.text()
         assert hole.start <= inside < hole.end
+        player.grab().save("/tmp/archive-black.png")
         qtbot.waitUntil(lambda: (player.shown_moment or 0) >= hole.end, timeout=15_000)
         # It took the hole's length in real time: the clock ran through it at 1x.
         assert time.monotonic() - entered >= hole.end - inside - 0.3
@@ -287,6 +288,7 @@ def test_the_live_edge_says_so_and_offers_going_live(
     qtbot.waitUntil(lambda: player.at_live_edge, timeout=10_000)
     assert player.live_button.isVisible()
     assert "Live edge" in player.status_label.text()
+    player.grab().save("/tmp/archive-live-edge.png")
     with qtbot.waitSignal(player.live_requested) as asked:
         player.live_button.click()
     assert asked.args == [["cam01"]]

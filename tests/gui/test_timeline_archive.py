@@ -166,6 +166,20 @@ def test_ctrl_click_adds_a_camera_in_step(
     assert first.requested == second.requested == asked
     window.grab().save("/tmp/archive-two-cameras.png")
 
+    # A plain click on a camera of the view moves the whole view there; Ctrl-click drops one.
+    later = oldest + 5.0
+    point = plot_point(window.timeline, later, 1.0)
+    QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
+    assert archive.camera_ids == ["cam01", "cam02"] and archive.is_playing
+    assert archive.clock.seeked_to == pytest.approx(later, abs=0.05)
+    assert first.requested == second.requested
+    point = plot_point(window.timeline, later, 0.0)
+    QTest.mouseClick(
+        viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, point
+    )
+    assert archive.camera_ids == ["cam02"]
+    assert window.timeline.playhead.marks.points().size == 1
+
 
 def test_a_live_tile_switches_to_its_archive_and_back(
     qtbot: QtBot, window: MainWindow, runtime: Runtime

@@ -334,19 +334,28 @@ class MainWindow(QMainWindow):
     # ---- archive -----------------------------------------------------------------------------
 
     def play_archive(self, camera_id: str, moment: float, add: bool = False) -> None:
-        """Play a camera's archive from ``moment`` in the archive player (``add``: in step
-        with the cameras played already, up to four).
+        """Play a camera's archive from ``moment`` in the archive player.
+
+        With ``add`` (Ctrl-click), the camera joins the cameras played, in step (up to four),
+        or leaves them if it was one of several. Without, a camera of a synchronized view
+        moves the whole view to ``moment``; any other camera is played alone.
         """
         self.docks["archive"].show()
         self.docks["archive"].raise_()
         archive = self.archive
-        if add and archive.camera_ids:
-            if camera_id in archive.camera_ids:
-                return
-            if not archive.add_camera(camera_id):
-                self.show_notice(f"The archive plays at most {MAX_CAMERAS} cameras in step")
+        played = archive.camera_ids
+        if add and played:
+            if camera_id not in played:
+                if not archive.add_camera(camera_id):
+                    self.show_notice(f"The archive plays at most {MAX_CAMERAS} cameras in step")
+            elif len(played) > 1:
+                archive.remove_camera(camera_id)
             return
-        archive.open([camera_id], moment, play=True)
+        if camera_id in played and len(played) > 1:
+            archive.seek(moment)
+            archive.play()
+        else:
+            archive.open([camera_id], moment, play=True)
         archive.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def go_live(self, camera_ids: list[str]) -> None:

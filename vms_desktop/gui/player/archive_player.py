@@ -474,7 +474,7 @@ class ArchivePlayer(QWidget):
         self.live_button.setVisible(self.compact or edge is not None)
         if edge is not None:
             self.status_label.setText(
-                f"Live edge: nothing recorded after {_clock_text(edge)} yet. "
+                f"Live edge: nothing is recorded from {_clock_text(edge)} on yet. "
                 "Go live to watch the cameras now."
             )
         else:
