@@ -51,6 +51,8 @@ class ArchivePicture:
     image: RgbImage
     # Width over height as shown (the pixels may not be square).
     display_aspect: float
+    # Seconds from this picture to the next one recorded (a frame step forward).
+    frame_seconds: float
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from vms_desktop.domain.camera import CameraConfig, CameraStatus
 from vms_desktop.domain.clip import ClipJob, ClipMeta, Event
 from vms_desktop.domain.clip_query import CatalogueChange, ClipPage, ClipQuery
 from vms_desktop.domain.picture import DEFAULT_PREVIEW_FPS, PreviewPicture
+from vms_desktop.domain.recording import ArchiveGap, ArchivePicture, Coverage, TimeRange
 from vms_desktop.domain.store_state import MAX_URL_EXPIRY, ClipUrl, StoreHealth
 
 RgbArray = npt.NDArray[np.uint8]
@@ -87,6 +88,26 @@ class LiveFeed(Protocol):
         ...
 
 
+class ArchivePlayback(Protocol):
+    """One camera's archive being decoded for a player; every method returns at once."""
+
+    def show(self, moment: float) -> None:
+        """Decode the picture due at ``moment`` (UTC epoch seconds): the newest one recorded
+        at or before it. Replaces a request not started yet (only the newest matters, as with
+        ClipDecoder.request). Outcomes arrive through the callbacks given to open_archive, on
+        the decoder's own thread (the GUI turns them into signals).
+        """
+        ...
+
+    def fit(self, width: int, height: int) -> None:
+        """Scale pictures to fit this box from now on (0, 0: full size)."""
+        ...
+
+    def close(self) -> None:
+        """Stop decoding and release the footage (idempotent)."""
+        ...
+
+
 class CameraPort(Protocol):
     """The cameras: their configuration, live pictures, states and recorded footage."""
 
@@ -123,6 +144,27 @@ class Console(CameraPort, Protocol):
     @property
     def has_thumbnails(self) -> bool:
         """True when :meth:`thumbnail` can make pictures."""
+        ...
+
+    # ---- archive -------------------------------------------------------------------------
+
+    def coverage(self, camera_id: str, start: float, end: float) -> Coverage:
+        """A camera's continuous ranges of footage and its gaps over ``[start, end]`` (UTC
+        seconds; ``UnknownCameraError`` for an unknown id).
+        """
+        ...
+
+    def open_archive(
+        self,
+        camera_id: str,
+        on_picture: Callable[[ArchivePicture], None],
+        on_gap: Callable[[ArchiveGap], None],
+        on_failed: Callable[[str], None],
+    ) -> ArchivePlayback:
+        """Start decoding a camera's archive for a player (``UnknownCameraError`` for an
+        unknown id): pictures, gaps and failures (a sentence fit for the operator) arrive
+        through the callbacks, on the decoder's thread, until :meth:`ArchivePlayback.close`.
+        """
         ...
 
     # ---- clips ---------------------------------------------------------------------------
@@ -231,6 +273,9 @@ class Console(CameraPort, Protocol):
 __all__ = [
     "DEFAULT_PREVIEW_FPS",
     "MAX_URL_EXPIRY",
+    "ArchiveGap",
+    "ArchivePicture",
+    "ArchivePlayback",
     "Bookmark",
     "BookmarkPage",
     "BookmarkQuery",
@@ -238,6 +283,7 @@ __all__ = [
     "CatalogueChange",
     "ClipUrl",
     "Console",
+    "Coverage",
     "DashboardFigures",
     "LiveFeed",
     "LiveLease",
@@ -245,4 +291,5 @@ __all__ = [
     "RgbArray",
     "StorageStatus",
     "StoreHealth",
+    "TimeRange",
 ]

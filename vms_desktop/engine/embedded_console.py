@@ -13,11 +13,19 @@ from vms_desktop.domain.bookmark import Bookmark, BookmarkPage, BookmarkQuery
 from vms_desktop.domain.camera import CameraConfig, CameraStatus
 from vms_desktop.domain.clip import ClipJob, ClipMeta, Event, InvalidEventError, utc
 from vms_desktop.domain.clip_query import ClipPage, ClipQuery
-from vms_desktop.domain.errors import ClipNotFoundError, StoreError, ThumbnailError
+from vms_desktop.domain.errors import (
+    ClipNotFoundError,
+    StoreError,
+    ThumbnailError,
+    UnknownCameraError,
+)
+from vms_desktop.domain.recording import ArchiveGap, ArchivePicture, Coverage
+from vms_desktop.engine.archive_decoder import ArchiveDecoder
 from vms_desktop.engine.bookmarks import BookmarkService
 from vms_desktop.engine.clip_copies import playback_source, save_clip_copy
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.console_port import (
+    ArchivePlayback,
     CameraStatusListener,
     CatalogueListener,
     ClipUrl,
@@ -98,6 +106,27 @@ class EmbeddedConsole(EmbeddedCameras):
     def has_thumbnails(self) -> bool:
         """True when a thumbnail cache was given."""
         return self._thumbnails is not None
+
+    # ---- archive -------------------------------------------------------------------------
+
+    def coverage(self, camera_id: str, start: float, end: float) -> Coverage:
+        """The camera's continuous ranges and gaps over ``[start, end]``, from its archive."""
+        try:
+            return self._recorder.archive.coverage(camera_id, start, end)
+        except KeyError:
+            raise UnknownCameraError(camera_id) from None
+
+    def open_archive(
+        self,
+        camera_id: str,
+        on_picture: Callable[[ArchivePicture], None],
+        on_gap: Callable[[ArchiveGap], None],
+        on_failed: Callable[[str], None],
+    ) -> ArchivePlayback:
+        """A decoding thread over the camera's buffer, started; the caller closes it."""
+        decoder = ArchiveDecoder(self._recorder.buffer(camera_id), on_picture, on_gap, on_failed)
+        decoder.start()
+        return decoder
 
     # ---- clips ---------------------------------------------------------------------------
 
