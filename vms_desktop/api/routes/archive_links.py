@@ -17,7 +17,7 @@ from vms_desktop.api.context import LinkSigner
 from vms_desktop.domain.clip import iso
 from vms_desktop.engine.archive import MediaSpan
 
-# The query parameters a signed archive link carries besides its own.
+# Query parameters that carry a signed archive link's grant.
 EXPIRES = "expires"
 SIGNATURE = "sig"
 
