@@ -1,0 +1,65 @@
+"""The archive through the application as a user starts it: the demo camera's footage listed,
+linked and copied by ffmpeg from its HLS playlist.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.api.archive_support import ffprobe, same_in_cycle
+from tests.support.app import app_environment, headless_app
+from tests.support.waiting import wait_until
+
+TOKEN = "entry-archive-token-0123456789"
+
+
+def test_ffmpeg_copies_the_demo_cameras_archive_from_a_signed_playlist(tmp_path: Path) -> None:
+    environ = app_environment(tmp_path, API_TOKEN=TOKEN)
+    with headless_app(tmp_path, environ) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        start = datetime.now(UTC) - timedelta(minutes=1)
+
+        def recorded() -> dict[str, Any] | None:
+            end = datetime.now(UTC)
+            params = {"start": start.isoformat(), "end": end.isoformat()}
+            body: dict[str, Any] = client.get("/cameras/demo/recordings", params=params).json()
+            return body if body["recorded_seconds"] >= 6 else None
+
+        coverage = wait_until(recorded, 60, "six seconds of demo footage", poll=0.5)
+        params = {"start": coverage["start"], "end": coverage["end"]}
+        linked = client.get("/cameras/demo/archive-url", params=params)
+        assert linked.status_code == 200, linked.text
+        url = linked.json()["url"]
+        assert httpx.get(url).status_code == 200  # no header needed
+
+        copy = tmp_path / "copy.ts"
+        done = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", url, "-c", "copy", str(copy)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        probed = ffprobe(str(copy), "-show_entries", "format=duration:stream=codec_name")
+        assert probed["streams"][0]["codec_name"] == "h264"
+        first = coverage["ranges"][0]
+        duration = float(probed["format"]["duration"])
+        # The copy holds the footage listed, give or take the piece being recorded at the end.
+        assert coverage["recorded_seconds"] - 3 <= duration <= coverage["recorded_seconds"] + 3
+        packets = ffprobe(
+            url,
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time",
+            "-read_intervals",
+            "%+#1",
+        )
+        first_moment = datetime.fromisoformat(first["start"].replace("Z", "+00:00")).timestamp()
+        assert same_in_cycle(float(packets["packets"][0]["pts_time"]), first_moment)
