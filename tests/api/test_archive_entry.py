@@ -63,3 +63,31 @@ def test_ffmpeg_copies_the_demo_cameras_archive_from_a_signed_playlist(tmp_path:
         )
         first_moment = datetime.fromisoformat(first["start"].replace("Z", "+00:00")).timestamp()
         assert same_in_cycle(float(packets["packets"][0]["pts_time"]), first_moment)
+
+
+def test_ffprobe_follows_the_demo_cameras_live_playlist_while_it_records(tmp_path: Path) -> None:
+    environ = app_environment(tmp_path, API_TOKEN=TOKEN)
+    with headless_app(tmp_path, environ) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+
+        def playlist() -> str | None:
+            answer = client.get("/cameras/demo/live.m3u8")
+            return answer.text if answer.status_code == 200 else None
+
+        first = wait_until(playlist, 60, "a live playlist", poll=0.5)
+        assert "#EXT-X-ENDLIST" not in first and "#EXT-X-MEDIA-SEQUENCE:" in first
+        sequence = int(first.split("#EXT-X-MEDIA-SEQUENCE:")[1].split()[0])
+
+        def moved_on() -> str | None:
+            text = playlist()
+            if text is None:
+                return None
+            later = int(text.split("#EXT-X-MEDIA-SEQUENCE:")[1].split()[0])
+            return text if later > sequence else None
+
+        # The window slides while the camera records: newer pieces, higher sequence numbers.
+        wait_until(moved_on, 30, "the live playlist to slide", poll=0.5)
+        linked = client.get("/cameras/demo/live-url")
+        assert linked.status_code == 200, linked.text
+        probed = ffprobe(linked.json()["url"], "-show_entries", "stream=codec_name,width")
+        assert probed["streams"][0]["codec_name"] == "h264"
