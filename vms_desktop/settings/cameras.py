@@ -1,12 +1,12 @@
-"""Cameras from ``CAMERA_{ID}_URL`` / ``CAMERA_{ID}_NAME``: their checks and their discovery."""
+"""Cameras from ``CAMERA_{ID}_URL`` / ``_NAME`` / ``_RETENTION_HOURS``: checks and discovery."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from vms_desktop.domain.camera import CameraConfig
@@ -14,20 +14,28 @@ from vms_desktop.domain.errors import InvalidIdError
 from vms_desktop.domain.ids import validate_camera_id
 from vms_desktop.settings.messages import Problem, ValueProblems, shown_variable
 from vms_desktop.settings.sources import VariableSource
-from vms_desktop.settings.values import MAX_CLIP_HEIGHT, MAX_CLIP_WIDTH, has_control, split_url
+from vms_desktop.settings.values import (
+    MAX_CLIP_HEIGHT,
+    MAX_CLIP_WIDTH,
+    RETENTION_HOURS_ALLOWED,
+    has_control,
+    parse_hours,
+    split_url,
+)
 
 DEMO_CAMERA_ID = "demo"
 DEMO_CAMERA = CameraConfig(id=DEMO_CAMERA_ID, url="demo://", name="Demo camera")
 
 _URL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-_CAMERA_VARIABLE = re.compile(r"CAMERA_(?P<id>.*)_(?P<part>URL|NAME)", re.DOTALL)
+_CAMERA_VARIABLE = re.compile(r"CAMERA_(?P<id>.*)_(?P<part>URL|NAME|RETENTION_HOURS)", re.DOTALL)
+CameraPart = Literal["URL", "NAME", "RETENTION_HOURS"]
 _CAMERA_SCHEMES = ("rtsp", "rtsps", "http", "https")
 CAMERA_ALLOWED = (
     "rtsp://, rtsps://, http:// or https:// URL, demo:// (optional ?width=W&height=H&fps=N), "
     "or the path of an existing video file"
 )
 _CAMERA_ID_ALLOWED = (
-    "CAMERA_{ID}_URL / CAMERA_{ID}_NAME where ID is 1 to 32 letters, digits, '_' or '-', "
+    "CAMERA_{ID}_URL / _NAME / _RETENTION_HOURS where ID is 1 to 32 letters, digits, '_' or '-', "
     "starting with a letter or digit"
 )
 _CAMERA_NAME_MAX = 64
@@ -120,7 +128,7 @@ def camera_name(value: str) -> str:
     return value
 
 
-def camera_variable(camera_id: str, part: Literal["URL", "NAME"] = "URL") -> str:
+def camera_variable(camera_id: str, part: CameraPart = "URL") -> str:
     """The variable that configures ``part`` of camera ``camera_id`` (``CAMERA_CAM01_URL``)."""
     return f"CAMERA_{camera_id.upper()}_{part}"
 
@@ -154,6 +162,53 @@ def check_cameras(cameras: Sequence[CameraConfig]) -> tuple[CameraConfig, ...]:
     return tuple(checked[key] for key in sorted(checked))
 
 
+def check_camera_retention(
+    values: Mapping[str, Any], running: frozenset[str] | None
+) -> dict[str, float]:
+    """Hours of footage kept per camera id (ids lower case), from text or numbers.
+
+    ``running`` holds the ids of the cameras that run (None when unknown: not checked). Raises
+    :class:`ValueProblems` naming each bad ``CAMERA_{ID}_RETENTION_HOURS``.
+    """
+    problems: list[Problem] = []
+    hours: dict[str, float] = {}
+    for key, value in values.items():
+        variable = shown_variable(camera_variable(str(key), "RETENTION_HOURS"))
+        try:
+            camera_id = validate_camera_id(str(key))
+        except InvalidIdError:
+            problems.append(
+                (variable, f"names an invalid camera id; allowed: {_CAMERA_ID_ALLOWED}")
+            )
+            continue
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            problems.append((variable, f"is not a number; allowed: {RETENTION_HOURS_ALLOWED}"))
+            continue
+        try:
+            hours[camera_id] = parse_hours(value)
+        except ValueError as exc:
+            problems.append((variable, str(exc)))
+        if running is not None and camera_id not in running:
+            problems.append(
+                (
+                    variable,
+                    f"is set but {camera_variable(camera_id)} is not; allowed: a retention "
+                    "for a camera that has a URL (or for the demo camera while it runs)",
+                )
+            )
+    if problems:
+        raise ValueProblems(problems)
+    return dict(sorted(hours.items()))
+
+
+def running_camera_ids(cameras: Sequence[CameraConfig], demo_camera: str) -> frozenset[str]:
+    """Ids of the cameras that run: the configured ones, and the demo camera when it runs."""
+    ids = {camera.id for camera in cameras}
+    if demo_camera == "on" or (demo_camera == "auto" and not cameras):
+        ids.add(DEMO_CAMERA_ID)
+    return frozenset(ids)
+
+
 def url_passwords(url: str) -> list[str]:
     """The password in a camera URL as written and percent-decoded, for log redaction."""
     if _URL_PREFIX.match(url) is None:
@@ -167,8 +222,12 @@ def url_passwords(url: str) -> list[str]:
 
 def discover_cameras(
     sources: Sequence[VariableSource], settings_variables: frozenset[str]
-) -> tuple[list[CameraConfig], list[Problem]]:
-    """Cameras from ``CAMERA_{ID}_URL`` / ``_NAME``; for each variable the first source wins."""
+) -> tuple[list[CameraConfig], dict[str, str], list[Problem]]:
+    """Cameras from ``CAMERA_{ID}_URL`` / ``_NAME``, and the ``_RETENTION_HOURS`` texts by id.
+
+    For each variable the first source wins. The retention texts are checked by the settings,
+    which also know whether their camera runs (the demo camera has no URL variable).
+    """
     problems: list[Problem] = []
     found: dict[tuple[str, str], tuple[str, str, VariableSource]] = {}
     for source in sources:
@@ -200,7 +259,11 @@ def discover_cameras(
             here[key] = shown
             found.setdefault(key, (shown, value, source))
     cameras: list[CameraConfig] = []
+    retention: dict[str, str] = {}
     for (camera_id, part), (variable, value, source) in sorted(found.items()):
+        if part == "RETENTION_HOURS":
+            retention[camera_id] = value
+            continue
         if part != "URL":
             if (camera_id, "URL") not in found:
                 problems.append(
@@ -224,4 +287,4 @@ def discover_cameras(
             except ValueError as exc:
                 problems.append((name_variable, str(exc)))
         cameras.append(CameraConfig(id=camera_id, url=url, name=name))
-    return cameras, problems
+    return cameras, retention, problems
