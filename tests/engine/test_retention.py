@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
 from tests.engine.conftest import FILE_SECONDS, MOMENT
+from tests.support.clipcheck import decode_clip
 from tests.support.clocks import ManualClock
+from tests.support.filesystems import small_filesystem
 from tests.support.media import record_file
-from vms_desktop.domain.camera import CameraConfig
+from tests.support.waiting import wait_until
+from vms_desktop.domain.camera import CameraConfig, CameraState
+from vms_desktop.engine.clip_builder import ClipBuilder, ClipSpec
 from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.segment_buffer import Segment
+from vms_desktop.engine.sources import Timeouts
 
 HOUR = 3600.0
+MB = 1024 * 1024
+SPEC = ClipSpec(pre_seconds=2, post_seconds=2)
 
 
 def recorder_at(
@@ -110,3 +119,87 @@ def test_the_budget_gives_up_the_oldest_footage_of_any_camera_first(
     assert row.budget_bytes == budget and row.archive_bytes == held
     assert row.evicted_for_budget == len(evicted)
     assert not row.over_budget
+
+
+def test_live_cameras_on_a_small_file_system_stay_within_the_budget_oldest_first(
+    camera_file: Path, tmp_path: Path
+) -> None:
+    budget = 3 * MB
+    cameras = ("cam01", "cam02")
+    with small_filesystem(16) as fs:
+        options = RecorderOptions(
+            buffer_root=fs.path / "archive",
+            retention_seconds=1e9,
+            max_total_bytes=budget,
+            min_free_bytes=MB,
+            timeouts=Timeouts(connect=5, read=5),
+            stall_timeout=5,
+            reconnect_max=2,
+            maintain_interval=1.0,
+        )
+        recorder = Recorder(
+            [CameraConfig(c, "demo://?width=640&height=360") for c in cameras], options
+        )
+        old: list[Path] = []
+        for buffer in recorder.buffers.values():  # footage of an earlier run, to be evicted
+            record_file(buffer, camera_file, time.time() - 3600)
+            old += [s.path for s in buffer.segments()]
+        # What the archive takes on the disk, sampled as each segment closes (before the
+        # budget is enforced for it) and while the cameras record.
+        samples: list[int] = []
+        guard = recorder.space_guard
+
+        def check() -> None:
+            samples.append(archive_bytes(options.buffer_root))
+            guard.check()
+
+        for buffer in recorder.buffers.values():
+            buffer.space_check = check
+        recorder.start()
+        try:
+            started = time.time()
+
+            def recorded_within_the_budget() -> bool:
+                samples.append(archive_bytes(options.buffer_root))
+                live = [b.newest or 0 for b in recorder.buffers.values()]
+                return guard.status().evicted_for_budget >= 8 and min(live) > started + 15
+
+            wait_until(recorded_within_the_budget, 90, "15 s of recording within the budget")
+            for status in recorder.status():
+                assert status.state is CameraState.RECORDING, status
+            # Room is kept for the segments being written, so the archive stays within.
+            assert max(samples) <= budget, (max(samples), budget)
+            # The earlier run's footage went first, the oldest of either camera before the rest.
+            gone = [path for path in old if not path.exists()]
+            assert len(gone) >= 8
+            kept_starts = [s.start for b in recorder.buffers.values() for s in b.segments()]
+            assert max(start_of(path) for path in gone) <= min(kept_starts)
+            # The newest footage of each camera is whole, and every byte of it is counted.
+            for buffer in recorder.buffers.values():
+                live = [s for s in buffer.segments() if s.start > started - 5]
+                assert live and not buffer.gaps(live[0].start, live[-1].end)
+            row = recorder.buffer_status()[0]
+            assert row.budget_bytes == budget and not row.over_budget
+            assert row.evicted_for_budget >= 8 and row.evicted_for_space == 0
+            assert fs.free_bytes > fs.size_bytes - budget - MB
+            event = time.time() - SPEC.post_seconds - 0.5
+            result = ClipBuilder(recorder.buffers["cam02"]).build(event, SPEC, tmp_path / "e.mp4")
+            assert not result.gaps
+            assert len(decode_clip(result.path).frames) == SPEC.frame_count
+        finally:
+            recorder.stop()
+
+
+def start_of(path: Path) -> float:
+    """UTC start of a closed segment file, from its name."""
+    return int(path.name.split("_")[0]) / 1000
+
+
+def archive_bytes(root: Path) -> int:
+    """Bytes of every file under ``root``, as the file system lists them now."""
+    total = 0
+    for path in root.rglob("*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file():
+                total += path.stat().st_size
+    return total

@@ -131,7 +131,7 @@ class FreeSpaceGuard:
         if over and not was_over:
             assert self.max_total_bytes is not None
             log.warning(
-                "archive over its budget (%.0f MB): the footage left is pinned by clips being "
+                "archive over its budget (%.4g MB): the footage left is pinned by clips being "
                 "built, protected by bookmarks or being recorded",
                 self.max_total_bytes / 1e6,
             )
