@@ -86,6 +86,9 @@ class FreeSpaceGuard:
         self._evicted_segments = 0
         self._evicted_bytes = 0
         self._used = 0
+        # Bytes of each buffer as last measured, kept up to date by the evictions made here:
+        # measuring a buffer walks all its files, so a check measures only the one that changed.
+        self._sizes: dict[SegmentBuffer, int] = {}
         self._over_budget = False
         self._evicted_for_budget = 0
 
@@ -104,20 +107,24 @@ class FreeSpaceGuard:
                 evicted_for_budget=self._evicted_for_budget,
             )
 
-    def check(self) -> int:
-        """Evict the oldest footage while over the budget or under the floor; returns bytes."""
-        return self._free_up(minimum=0)
+    def check(self, changed: SegmentBuffer | None = None) -> int:
+        """Evict the oldest footage while over the budget or under the floor; returns bytes.
+
+        ``changed`` is the one buffer whose footage changed since the last check (a segment
+        closed, or it pruned); without it every buffer is measured again.
+        """
+        return self._free_up(minimum=0, changed=changed)
 
     def reclaim(self) -> int:
         """A write failed for lack of space: free at least one segment's worth; returns bytes."""
-        return self._free_up(minimum=1)
+        return self._free_up(minimum=1, changed=None)
 
-    def _free_up(self, *, minimum: int) -> int:
+    def _free_up(self, *, minimum: int, changed: SegmentBuffer | None) -> int:
         if not self.buffers:
             return 0
         with self._lock:
             was_over = self._over_budget
-            for_budget = self._keep_budget()
+            for_budget = self._keep_budget(changed)
             was_low = self._low
             for_space = self._keep_floor(minimum)
             over, low = self._over_budget, self._low
@@ -154,24 +161,30 @@ class FreeSpaceGuard:
             log.info("buffer disk back above its free-space floor")
         return freed + sum(segment.size for _, segment in for_budget)
 
-    def _keep_budget(self) -> list[tuple[str, Segment]]:
+    def _keep_budget(self, changed: SegmentBuffer | None) -> list[tuple[str, Segment]]:
         """Evict the oldest footage while all cameras together are over the budget (lock held)."""
-        used = sum(buffer.size_bytes for buffer in self.buffers)
         evicted: list[tuple[str, Segment]] = []
-        if self.max_total_bytes is not None:
-            # Each camera writes about one more segment before the next check: room is kept
-            # for it, so the archive stays within the budget between checks too.
-            limit = max(0, self.max_total_bytes - self._headroom())
-            while used > limit:
-                found = self._oldest_evictable()
-                if found is None:
-                    break
-                buffer, segment = found
-                if buffer.evict(segment):
-                    used -= segment.size
-                    evicted.append((buffer.camera_id, segment))
+        if self.max_total_bytes is None:
+            return evicted
+        if changed is None or changed not in self._sizes:
+            self._sizes = {buffer: buffer.size_bytes for buffer in self.buffers}
+        else:
+            self._sizes[changed] = changed.size_bytes
+        used = sum(self._sizes.values())
+        # Each camera writes about one more segment before the next check: room is kept
+        # for it, so the archive stays within the budget between checks too.
+        limit = max(0, self.max_total_bytes - self._headroom())
+        while used > limit:
+            found = self._oldest_evictable()
+            if found is None:
+                break
+            buffer, segment = found
+            if buffer.evict(segment):
+                used -= segment.size
+                self._sizes[buffer] -= segment.size
+                evicted.append((buffer.camera_id, segment))
         self._used = used
-        self._over_budget = self.max_total_bytes is not None and used > self.max_total_bytes
+        self._over_budget = used > self.max_total_bytes
         self._evicted_for_budget += len(evicted)
         return evicted
 
@@ -194,6 +207,8 @@ class FreeSpaceGuard:
             buffer, segment = found
             if buffer.evict(segment):
                 freed += segment.size
+                if buffer in self._sizes:
+                    self._sizes[buffer] -= segment.size
                 evicted.append((buffer.camera_id, segment))
         # Accounted, not measured again: a file still open by a reader frees its blocks
         # only when closed, and measuring would evict more to make up for it.
@@ -201,7 +216,8 @@ class FreeSpaceGuard:
         self._low = free + freed < self.min_free_bytes or (minimum > 0 and freed == 0)
         self._evicted_segments += len(evicted)
         self._evicted_bytes += freed
-        self._used -= freed
+        if self._sizes:
+            self._used = sum(self._sizes.values())
         return evicted
 
     def _headroom(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 import threading
@@ -115,7 +116,8 @@ class Recorder:
             max_total_bytes=options.max_total_bytes,
         )
         for buffer in self.buffers.values():
-            buffer.space_check = self.space_guard.check
+            # Told which buffer changed, the guard measures only that one again.
+            buffer.space_check = functools.partial(self.space_guard.check, buffer)
         # Made on first use, so a headless service never copies packets for a live view.
         self.previews: dict[str, CameraPreview] = {}
         self._previews_lock = threading.Lock()
