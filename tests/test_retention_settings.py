@@ -54,7 +54,7 @@ def test_hours_for_all_beat_the_seed_seconds_and_a_camera_s_own_hours_beat_both(
         CAMERA_cam01_RETENTION_HOURS="72.5",
     )
     assert settings.retention_seconds == 12 * HOUR
-    assert settings.camera_retention_hours == {"cam01": 72.5}
+    assert settings.camera_retention_hours == (("cam01", 72.5),)
     assert settings.retention_by_camera == {"cam01": 72.5 * HOUR, "cam02": 12 * HOUR}
     assert dict(recorder_options(settings).retention_by_camera) == settings.retention_by_camera
     # The seed's seconds alone with a camera's own hours: the others keep the seed's seconds.
@@ -160,6 +160,9 @@ def test_a_retention_for_a_camera_without_a_url_is_an_error_with_the_others() ->
     assert found["CAMERA_CAM09_RETENTION_HOURS"].startswith(
         "is set but CAMERA_CAM09_URL is not; allowed: a retention for a camera that has a URL"
     )
+    # A camera with a wrong URL is reported once, for its URL.
+    found = problems(CAMERA_CAM01_URL="ftp://cam/s", CAMERA_CAM01_RETENTION_HOURS="5")
+    assert list(found) == ["CAMERA_CAM01_URL"]
     # Built directly, the same check applies.
     with pytest.raises(SettingsError) as caught:
         Settings(DEMO_CAMERA="off", camera_retention_hours={"cam01": 3})
@@ -168,6 +171,7 @@ def test_a_retention_for_a_camera_without_a_url_is_an_error_with_the_others() ->
 
 def test_camera_retention_is_shown_and_saved_with_the_camera(tmp_path: Path) -> None:
     settings = load(**CAMERAS, CAMERA_CAM02_RETENTION_HOURS="0.0125", RECORDING_MAX_GB="1.5")
+    assert isinstance(hash(settings), int)  # frozen settings stay hashable
     rows = dict(settings.describe())
     assert rows["CAMERA_CAM02_RETENTION_HOURS"] == "0.0125"
     assert rows["RECORDING_MAX_GB"] == "1.5"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from vms_desktop.domain.camera import CameraConfig
@@ -14,14 +14,7 @@ from vms_desktop.domain.errors import InvalidIdError
 from vms_desktop.domain.ids import validate_camera_id
 from vms_desktop.settings.messages import Problem, ValueProblems, shown_variable
 from vms_desktop.settings.sources import VariableSource
-from vms_desktop.settings.values import (
-    MAX_CLIP_HEIGHT,
-    MAX_CLIP_WIDTH,
-    RETENTION_HOURS_ALLOWED,
-    has_control,
-    parse_hours,
-    split_url,
-)
+from vms_desktop.settings.values import MAX_CLIP_HEIGHT, MAX_CLIP_WIDTH, has_control, split_url
 
 DEMO_CAMERA_ID = "demo"
 DEMO_CAMERA = CameraConfig(id=DEMO_CAMERA_ID, url="demo://", name="Demo camera")
@@ -34,7 +27,7 @@ CAMERA_ALLOWED = (
     "rtsp://, rtsps://, http:// or https:// URL, demo:// (optional ?width=W&height=H&fps=N), "
     "or the path of an existing video file"
 )
-_CAMERA_ID_ALLOWED = (
+CAMERA_ID_ALLOWED = (
     "CAMERA_{ID}_URL / _NAME / _RETENTION_HOURS where ID is 1 to 32 letters, digits, '_' or '-', "
     "starting with a letter or digit"
 )
@@ -145,7 +138,7 @@ def check_cameras(cameras: Sequence[CameraConfig]) -> tuple[CameraConfig, ...]:
         try:
             camera_id = validate_camera_id(camera.id)
         except InvalidIdError:
-            problems.append((variable, f"the camera id is invalid; allowed: {_CAMERA_ID_ALLOWED}"))
+            problems.append((variable, f"the camera id is invalid; allowed: {CAMERA_ID_ALLOWED}"))
             continue
         if camera_id in checked:
             problems.append((variable, "configures a camera id twice; allowed: one URL per id"))
@@ -160,45 +153,6 @@ def check_cameras(cameras: Sequence[CameraConfig]) -> tuple[CameraConfig, ...]:
     if problems:
         raise ValueProblems(problems)
     return tuple(checked[key] for key in sorted(checked))
-
-
-def check_camera_retention(
-    values: Mapping[str, Any], running: frozenset[str] | None
-) -> dict[str, float]:
-    """Hours of footage kept per camera id (ids lower case), from text or numbers.
-
-    ``running`` holds the ids of the cameras that run (None when unknown: not checked). Raises
-    :class:`ValueProblems` naming each bad ``CAMERA_{ID}_RETENTION_HOURS``.
-    """
-    problems: list[Problem] = []
-    hours: dict[str, float] = {}
-    for key, value in values.items():
-        variable = shown_variable(camera_variable(str(key), "RETENTION_HOURS"))
-        try:
-            camera_id = validate_camera_id(str(key))
-        except InvalidIdError:
-            problems.append(
-                (variable, f"names an invalid camera id; allowed: {_CAMERA_ID_ALLOWED}")
-            )
-            continue
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            problems.append((variable, f"is not a number; allowed: {RETENTION_HOURS_ALLOWED}"))
-            continue
-        try:
-            hours[camera_id] = parse_hours(value)
-        except ValueError as exc:
-            problems.append((variable, str(exc)))
-        if running is not None and camera_id not in running:
-            problems.append(
-                (
-                    variable,
-                    f"is set but {camera_variable(camera_id)} is not; allowed: a retention "
-                    "for a camera that has a URL (or for the demo camera while it runs)",
-                )
-            )
-    if problems:
-        raise ValueProblems(problems)
-    return dict(sorted(hours.items()))
 
 
 def running_camera_ids(cameras: Sequence[CameraConfig], demo_camera: str) -> frozenset[str]:
@@ -243,7 +197,7 @@ def discover_cameras(
                 camera_id = validate_camera_id(match["id"])
             except InvalidIdError:
                 problems.append(
-                    (shown, f"names an invalid camera id; allowed: {_CAMERA_ID_ALLOWED}")
+                    (shown, f"names an invalid camera id; allowed: {CAMERA_ID_ALLOWED}")
                 )
                 continue
             key = (camera_id, match["part"])
@@ -287,4 +241,11 @@ def discover_cameras(
             except ValueError as exc:
                 problems.append((name_variable, str(exc)))
         cameras.append(CameraConfig(id=camera_id, url=url, name=name))
+    # A camera whose URL is wrong is reported for its URL, not again for its retention.
+    kept = {camera.id for camera in cameras}
+    retention = {
+        camera_id: value
+        for camera_id, value in retention.items()
+        if camera_id in kept or (camera_id, "URL") not in found
+    }
     return cameras, retention, problems

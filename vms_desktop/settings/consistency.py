@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from vms_desktop.settings.cameras import DEMO_CAMERA_ID, camera_variable
+from vms_desktop.settings.cameras import DEMO_CAMERA_ID
 from vms_desktop.settings.messages import Problem, format_number
+from vms_desktop.settings.retention import retention_problems
 from vms_desktop.settings.values import (
-    BUFFER_MARGIN_SECONDS,
     DURATION_TOLERANCE_SECONDS,
     MAKE_TOKEN_COMMAND,
     MIN_API_TOKEN_LENGTH,
@@ -96,7 +95,7 @@ def consistency_problems(settings: Settings, skip: frozenset[str]) -> list[Probl
                 f"{MAKE_TOKEN_COMMAND}), or API_HOST=127.0.0.1",
             )
         )
-    problems += _retention_problems(settings, checkable)
+    problems += retention_problems(settings, checkable)
     storage, buffer = settings.local_storage_path, settings.buffer_path
     if checkable("local_storage_path", "buffer_path") and (
         storage.is_relative_to(buffer) or buffer.is_relative_to(storage)
@@ -120,45 +119,4 @@ def consistency_problems(settings: Settings, skip: frozenset[str]) -> list[Probl
                 "allowed: auto or off, or another id for that camera",
             )
         )
-    return problems
-
-
-def _retention_problems(settings: Settings, checkable: Callable[..., bool]) -> list[Problem]:
-    """Every retention that is set must outlive the pre-event window by the margin."""
-    problems: list[Problem] = []
-    pre = settings.pre_event_buffer_seconds
-    needed = pre + BUFFER_MARGIN_SECONDS
-    seconds = settings.buffer_retention_seconds
-    if (
-        checkable("buffer_retention_seconds", "pre_event_buffer_seconds")
-        and seconds is not None
-        and seconds < needed
-    ):
-        problems.append(
-            (
-                "BUFFER_RETENTION_SECONDS",
-                f"{format_number(seconds)} is too short for "
-                f"PRE_EVENT_BUFFER_SECONDS = {format_number(pre)}; allowed: at least "
-                f"PRE_EVENT_BUFFER_SECONDS + {BUFFER_MARGIN_SECONDS:g} = "
-                f"{format_number(needed)}",
-            )
-        )
-    hours_set: list[tuple[str, float]] = []
-    if checkable("recording_retention_hours") and settings.recording_retention_hours is not None:
-        hours_set.append(("RECORDING_RETENTION_HOURS", settings.recording_retention_hours))
-    if checkable("camera_retention_hours"):
-        for camera_id, hours in settings.camera_retention_hours.items():
-            hours_set.append((camera_variable(camera_id, "RETENTION_HOURS"), hours))
-    if checkable("pre_event_buffer_seconds"):
-        for variable, hours in hours_set:
-            if hours * 3600 < needed:
-                problems.append(
-                    (
-                        variable,
-                        f"{format_number(hours)} hours is too short for "
-                        f"PRE_EVENT_BUFFER_SECONDS = {format_number(pre)}; allowed: at least "
-                        f"PRE_EVENT_BUFFER_SECONDS + {BUFFER_MARGIN_SECONDS:g} = "
-                        f"{format_number(needed)} seconds ({needed / 3600:.4g} hours)",
-                    )
-                )
     return problems

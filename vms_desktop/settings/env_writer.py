@@ -31,7 +31,7 @@ def env_values(settings: Settings) -> dict[str, str]:
         values[camera_variable(camera.id)] = camera.url
         if camera.name:
             values[camera_variable(camera.id, "NAME")] = camera.name
-    for camera_id, hours in settings.camera_retention_hours.items():
+    for camera_id, hours in settings.camera_retention_hours:
         values[camera_variable(camera_id, "RETENTION_HOURS")] = f"{hours:.12g}"
     return values
 

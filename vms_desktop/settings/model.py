@@ -22,31 +22,36 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from vms_desktop.domain.camera import CameraConfig
 from vms_desktop.domain.clip import MAX_CLIP_SECONDS, MAX_WINDOW_SIDE_SECONDS
-from vms_desktop.domain.redaction import redact_url
 from vms_desktop.settings.cameras import (
     CAMERA_ALLOWED,
     DEMO_CAMERA,
-    camera_variable,
-    check_camera_retention,
     check_cameras,
     running_camera_ids,
     url_passwords,
 )
 from vms_desktop.settings.consistency import consistency_problems
-from vms_desktop.settings.messages import SettingsError, field_name, field_problems, format_number
+from vms_desktop.settings.display import describe_settings
+from vms_desktop.settings.messages import SettingsError, field_name, field_problems
 from vms_desktop.settings.paths import (
     default_buffer_path,
     default_state_path,
     default_storage_path,
 )
+from vms_desktop.settings.retention import (
+    DEFAULT_RETENTION_HOURS,
+    GB,
+    MAX_RECORDING_GB,
+    MAX_RETENTION_HOURS,
+    MB,
+    RETENTION_HOURS_ALLOWED,
+    check_camera_retention,
+    kept_seconds,
+)
 from vms_desktop.settings.values import (
     BUFFER_MARGIN_SECONDS,
-    DEFAULT_RETENTION_HOURS,
     MAX_CLIP_HEIGHT,
     MAX_CLIP_WIDTH,
-    MAX_RETENTION_HOURS,
     MIN_CLIP_SIDE,
-    RETENTION_HOURS_ALLOWED,
     absolute_path,
     check_bucket,
     check_host,
@@ -72,10 +77,6 @@ X264Preset = Literal[
 ]
 X264_PRESETS: tuple[str, ...] = get_args(X264Preset)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-
-MB = 1024 * 1024
-GB = 1024 * MB
-MAX_RECORDING_GB = 1_048_576
 
 # DEMO_CAMERA also takes the usual boolean spellings, as people write them in .env files.
 _SWITCH_WORDS = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}
@@ -414,10 +415,10 @@ class Settings(BaseSettings):
         description="Cameras from the CAMERA_{ID}_URL and CAMERA_{ID}_NAME variables, by id.",
         json_schema_extra={"allowed": CAMERA_ALLOWED},
     )
-    camera_retention_hours: dict[str, float] = Field(
-        default_factory=dict,
+    camera_retention_hours: tuple[tuple[str, float], ...] = Field(
+        default=(),
         description="Hours of recording kept for single cameras, from the "
-        "CAMERA_{ID}_RETENTION_HOURS variables, by camera id.",
+        "CAMERA_{ID}_RETENTION_HOURS variables, as (camera id, hours) sorted by id.",
         json_schema_extra={"allowed": RETENTION_HOURS_ALLOWED},
     )
 
@@ -487,15 +488,8 @@ class Settings(BaseSettings):
     @field_validator("camera_retention_hours", mode="before")
     @classmethod
     def _check_camera_retention(cls, value: Any, info: ValidationInfo) -> Any:
-        if not isinstance(value, Mapping):
-            return value
-        # The cameras are validated first: a retention is checked against those that run
-        # (unless they were bad themselves).
-        known = "cameras" in info.data and "demo_camera" in info.data
-        running = (
-            running_camera_ids(info.data["cameras"], info.data["demo_camera"]) if known else None
-        )
-        return check_camera_retention(value, running)
+        # Declared after the cameras, so checked against those that run.
+        return check_camera_retention(value, info.data) if isinstance(value, Mapping) else value
 
     @field_serializer("cameras")
     def _dump_cameras(self, cameras: tuple[CameraConfig, ...]) -> list[dict[str, str]]:
@@ -569,26 +563,16 @@ class Settings(BaseSettings):
 
     @property
     def retention_seconds(self) -> float:
-        """Seconds of footage kept for a camera without its own retention.
-
-        RECORDING_RETENTION_HOURS, else a BUFFER_RETENTION_SECONDS that was set, else the
-        default day.
-        """
-        if self.recording_retention_hours is not None:
-            return self.recording_retention_hours * 3600.0
-        if self.buffer_retention_seconds is not None:
-            return self.buffer_retention_seconds
-        return DEFAULT_RETENTION_HOURS * 3600.0
-
-    def camera_retention_seconds(self, camera_id: str) -> float:
-        """Seconds of footage kept for one camera: its own hours, else :attr:`retention_seconds`."""
-        hours = self.camera_retention_hours.get(camera_id)
-        return hours * 3600.0 if hours is not None else self.retention_seconds
+        """Seconds of footage kept for a camera without its own retention (see kept_seconds)."""
+        return kept_seconds(self.recording_retention_hours, self.buffer_retention_seconds)
 
     @property
     def retention_by_camera(self) -> dict[str, float]:
-        """Seconds of footage kept for each running camera, by id."""
-        return {c.id: self.camera_retention_seconds(c.id) for c in self.active_cameras}
+        """Seconds of footage kept for each running camera, by id: its own hours, else the
+        retention of all.
+        """
+        own = {camera_id: hours * 3600.0 for camera_id, hours in self.camera_retention_hours}
+        return {c.id: own.get(c.id, self.retention_seconds) for c in self.active_cameras}
 
     @property
     def recording_max_bytes(self) -> int | None:
@@ -625,27 +609,4 @@ class Settings(BaseSettings):
 
     def describe(self) -> list[tuple[str, str]]:
         """(variable, display value) for every setting, safe for start-up logs and screens."""
-        rows: list[tuple[str, str]] = []
-        for name, info in type(self).model_fields.items():
-            if not info.alias:
-                continue
-            rows.append((info.alias, self._display(getattr(self, name))))
-        for camera in self.cameras:
-            rows.append((camera_variable(camera.id), camera.display_url))
-            if camera.name:
-                rows.append((camera_variable(camera.id, "NAME"), camera.name))
-        for camera_id, hours in self.camera_retention_hours.items():
-            rows.append((camera_variable(camera_id, "RETENTION_HOURS"), format_number(hours)))
-        return rows
-
-    @staticmethod
-    def _display(value: object) -> str:
-        if value is None:
-            return "(not set)"
-        if isinstance(value, SecretStr):
-            return "(set, hidden)"
-        if isinstance(value, tuple):
-            return ",".join(str(part) for part in value)
-        if isinstance(value, float):
-            return format_number(value)
-        return redact_url(str(value))
+        return describe_settings(self)

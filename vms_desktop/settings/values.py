@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import re
 from itertools import pairwise
@@ -17,13 +16,6 @@ MIN_CLIP_SIDE = 16
 # (network, detector latency) still finds its pre-event footage.
 BUFFER_MARGIN_SECONDS = 30.0
 DURATION_TOLERANCE_SECONDS = 0.001
-# The archive keeps a day by default; a year is the longest a site may ask for.
-DEFAULT_RETENTION_HOURS = 24.0
-MAX_RETENTION_HOURS = 8760.0
-RETENTION_HOURS_ALLOWED = (
-    f"a number of hours above 0, at most {MAX_RETENTION_HOURS:g}, and at least "
-    f"PRE_EVENT_BUFFER_SECONDS + {BUFFER_MARGIN_SECONDS:g} seconds"
-)
 
 # Off loopback the token is all that stands between the network and every clip.
 MIN_API_TOKEN_LENGTH = 16
@@ -153,21 +145,6 @@ def absolute_path(value: str | os.PathLike[str]) -> Path:
         raise ValueError("contains control characters")
     # Absolute now, so a later change of working directory cannot move the data.
     return Path(os.path.abspath(Path(text).expanduser()))
-
-
-def parse_hours(value: str | float) -> float:
-    """A retention in hours (text or number) within its bounds; ValueError otherwise."""
-    try:
-        hours = float(value.strip() if isinstance(value, str) else value)
-    except ValueError:
-        raise ValueError(f"is not a number; allowed: {RETENTION_HOURS_ALLOWED}") from None
-    if not math.isfinite(hours):
-        raise ValueError(f"is not a finite number; allowed: {RETENTION_HOURS_ALLOWED}")
-    if hours <= 0:
-        raise ValueError(f"is too small; allowed: {RETENTION_HOURS_ALLOWED}")
-    if hours > MAX_RETENTION_HOURS:
-        raise ValueError(f"is too large; allowed: {RETENTION_HOURS_ALLOWED}")
-    return hours
 
 
 def parse_resolution(value: str) -> tuple[int, int]:
