@@ -132,9 +132,14 @@ def test_defaults() -> None:
     assert settings.api_is_loopback
     assert settings.retention_days == 30
     assert settings.retention_interval_minutes == 60
-    assert settings.buffer_path.parts[-2:] == ("vms_desktop", "buffer")
-    assert settings.buffer_retention_seconds == 600
-    assert settings.buffer_max_size_mb == 2048
+    assert settings.buffer_path.parts[-2:] == ("vms_desktop", "archive")
+    assert settings.recording_retention_hours is None
+    assert settings.buffer_retention_seconds is None
+    assert settings.retention_seconds == 24 * 3600
+    assert settings.buffer_max_size_mb is None
+    assert settings.buffer_max_bytes is None
+    assert settings.recording_max_gb is None
+    assert settings.recording_max_bytes is None
     assert settings.buffer_segment_seconds == 2.0
     assert settings.clip_preset == "veryfast"
     assert settings.clip_crf == 23
@@ -603,7 +608,9 @@ def test_env_example_loads() -> None:
 def test_env_example_documents_every_setting() -> None:
     text = ENV_EXAMPLE.read_text(encoding="utf-8")
     documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE))
-    cameras = {name for name in documented if re.fullmatch(r"CAMERA_.+_(URL|NAME)", name)}
+    cameras = {
+        name for name in documented if re.fullmatch(r"CAMERA_.+_(URL|NAME|RETENTION_HOURS)", name)
+    }
     assert cameras, "camera examples missing"
     assert documented - cameras == settings_fields()
     active = set(dotenv_values(ENV_EXAMPLE, interpolate=False))

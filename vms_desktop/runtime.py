@@ -41,8 +41,10 @@ def recorder_options(settings: Settings) -> RecorderOptions:
     """How the engine records, from the settings."""
     return RecorderOptions(
         buffer_root=settings.buffer_path,
-        retention_seconds=settings.buffer_retention_seconds,
-        max_bytes_per_camera=settings.buffer_max_size_mb * 1024 * 1024,
+        retention_seconds=settings.retention_seconds,
+        retention_by_camera=settings.retention_by_camera,
+        max_bytes_per_camera=settings.buffer_max_bytes,
+        max_total_bytes=settings.recording_max_bytes,
         segment_seconds=settings.buffer_segment_seconds,
         min_free_bytes=settings.buffer_min_free_mb * 1024 * 1024,
         timeouts=Timeouts(

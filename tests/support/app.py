@@ -16,7 +16,17 @@ from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 # Settings a developer's shell may hold that must not leak into a test's application.
-_USER_SETTINGS = ("CAMERA_", "VIDEO_", "S3_", "AWS_", "API_", "BUFFER_", "CLIP_", "LOG_")
+_USER_SETTINGS = (
+    "CAMERA_",
+    "VIDEO_",
+    "S3_",
+    "AWS_",
+    "API_",
+    "BUFFER_",
+    "CLIP_",
+    "LOG_",
+    "RECORDING_",
+)
 
 
 def app_environment(workdir: Path, **extra: str) -> dict[str, str]:

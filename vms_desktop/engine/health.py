@@ -15,7 +15,7 @@ from vms_desktop.domain.clip import iso
 from vms_desktop.domain.store_state import StoreHealth
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.clock import to_datetime
-from vms_desktop.engine.recorder import Recorder
+from vms_desktop.engine.recorder import BufferStatus, Recorder
 from vms_desktop.storage.base import ClipStore
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ RETRY_INTERVAL = 1.0
 
 
 class HealthMonitor:
-    """Collects camera, buffer, storage and queue state in the background.
+    """Collects camera, archive, storage and queue state in the background.
 
     Asking a remote store whether it is reachable can take as long as its timeouts, so it is
     never done on the request path: a thread of its own probes the store every ``interval``
@@ -134,6 +134,7 @@ class HealthMonitor:
             "status": "ok" if storage.reachable and recording else "degraded",
             "version": __version__,
             "cameras": base["cameras"],
+            "archive": base["archive"],
             "storage": {
                 "backend": storage.backend,
                 "reachable": storage.reachable,
@@ -222,7 +223,8 @@ class HealthMonitor:
     # ---- cameras and queue ---------------------------------------------------------------
 
     def _collect(self) -> None:
-        cameras = self._camera_rows()
+        statuses = self.recorder.buffer_status()
+        cameras = self._camera_rows({b.camera_id: b for b in statuses})
         base = {
             "recording": all(c["state"] == CameraState.RECORDING.value for c in cameras),
             "cameras": [
@@ -231,17 +233,20 @@ class HealthMonitor:
                     "state": c["state"],
                     "buffered_seconds": c["buffer"]["seconds"],
                     "buffer_disk_low": c["buffer"]["disk_low"],
+                    "retention_hours": c["buffer"]["retention_hours"],
+                    "archive_bytes": c["buffer"]["size_bytes"],
+                    "oldest": c["buffer"]["oldest"],
                 }
                 for c in cameras
             ],
+            "archive": _archive_row(statuses),
             "upload_queue": self.service.upload_queue(),
         }
         with self._lock:
             self._cameras = cameras
             self._base = base
 
-    def _camera_rows(self) -> list[dict[str, Any]]:
-        buffers = {b.camera_id: b for b in self.recorder.buffer_status()}
+    def _camera_rows(self, buffers: dict[str, BufferStatus]) -> list[dict[str, Any]]:
         result = []
         for status in self.recorder.status():
             camera = self.recorder.cameras[status.camera_id]
@@ -269,6 +274,12 @@ class HealthMonitor:
                         "disk_floor_bytes": held.disk_floor_bytes,
                         "disk_low": held.disk_low,
                         "evicted_for_space": held.evicted_for_space,
+                        "retention_seconds": held.retention_seconds,
+                        "retention_hours": round(held.retention_seconds / 3600, 4),
+                        "max_bytes": held.max_bytes,
+                        "budget_bytes": held.budget_bytes,
+                        "archive_bytes": held.archive_bytes,
+                        "over_budget": held.over_budget,
                     },
                 }
             )
@@ -280,6 +291,22 @@ class HealthMonitor:
                 self._collect()
             # An overdue probe changes the state without an event: notice it here.
             self._report()
+
+
+def _archive_row(statuses: list[BufferStatus]) -> dict[str, Any]:
+    """All cameras' footage together: its size against the budget, and the disk's state."""
+    # The disk and budget figures are shared: every camera's row carries the same ones.
+    shared = statuses[0] if statuses else BufferStatus("", None, None, 0.0, 0, 0)
+    return {
+        "used_bytes": sum(status.size_bytes for status in statuses),
+        "budget_bytes": shared.budget_bytes,
+        "over_budget": shared.over_budget,
+        "evicted_for_budget": shared.evicted_for_budget,
+        "disk_free_bytes": shared.disk_free_bytes,
+        "disk_floor_bytes": shared.disk_floor_bytes,
+        "disk_low": shared.disk_low,
+        "evicted_for_space": shared.evicted_for_space,
+    }
 
 
 def _iso_or_none(seconds: float | None) -> str | None:

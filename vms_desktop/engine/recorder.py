@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,13 +25,21 @@ from vms_desktop.engine.sources import DEFAULT_TIMEOUTS, Timeouts
 log = logging.getLogger(__name__)
 
 
+# Without a cap per camera, only the retention, the budget and the free space bound a buffer.
+NO_SIZE_CAP = sys.maxsize
+
+
 @dataclass(frozen=True)
 class RecorderOptions:
     """How cameras are recorded and how long footage is kept."""
 
     buffer_root: Path
-    retention_seconds: float = 600.0
-    max_bytes_per_camera: int = 2 << 30
+    # Seconds of footage kept for a camera not named in ``retention_by_camera``.
+    retention_seconds: float = 24 * 3600.0
+    retention_by_camera: Mapping[str, float] = field(default_factory=dict)
+    # A cap on one camera's footage (None: none); the budget bounds all cameras together.
+    max_bytes_per_camera: int | None = None
+    max_total_bytes: int | None = None
     segment_seconds: float = 2.0
     timeouts: Timeouts = DEFAULT_TIMEOUTS
     stall_timeout: float = 10.0
@@ -37,7 +47,7 @@ class RecorderOptions:
     auth_retry: float = 120.0
     # Free space kept on the buffer's file system; the oldest footage of any camera goes first.
     min_free_bytes: int = 512 * 1024 * 1024
-    # Seconds between two passes of the maintainer (retention, size and free space).
+    # Seconds between two passes of the maintainer (retention, size, budget and free space).
     maintain_interval: float = 5.0
     # Spans kept whatever their age, per camera, by key: known before a buffer first prunes.
     protected: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
@@ -45,7 +55,7 @@ class RecorderOptions:
 
 @dataclass(frozen=True)
 class BufferStatus:
-    """How much footage one camera's buffer holds."""
+    """How much footage one camera's buffer holds, and what bounds it."""
 
     camera_id: str
     oldest: float | None
@@ -59,6 +69,14 @@ class BufferStatus:
     disk_floor_bytes: int = 0
     disk_low: bool = False
     evicted_for_space: int = 0
+    retention_seconds: float = 0.0
+    max_bytes: int | None = None  # this camera's own cap, None without one
+    # The budget of all cameras together (None without one), the bytes they hold, and whether
+    # it cannot be met because what is left is pinned or protected; shared by every camera.
+    budget_bytes: int | None = None
+    archive_bytes: int = 0
+    over_budget: bool = False
+    evicted_for_budget: int = 0
 
 
 class Recorder:
@@ -77,8 +95,12 @@ class Recorder:
             camera_id: SegmentBuffer(
                 options.buffer_root,
                 camera_id,
-                retention_seconds=options.retention_seconds,
-                max_bytes=options.max_bytes_per_camera,
+                retention_seconds=self.retention_for(camera_id),
+                max_bytes=(
+                    NO_SIZE_CAP
+                    if options.max_bytes_per_camera is None
+                    else options.max_bytes_per_camera
+                ),
                 segment_seconds=options.segment_seconds,
                 # Files of many pieces for a long archive, one piece each for a short buffer.
                 file_seconds=archive_file_seconds(
@@ -92,10 +114,14 @@ class Recorder:
         # What the API and the console read of the footage: ranges, gaps and media spans.
         self.archive = Archive(self.buffers)
         self.space_guard = FreeSpaceGuard(
-            options.buffer_root, list(self.buffers.values()), options.min_free_bytes
+            options.buffer_root,
+            list(self.buffers.values()),
+            options.min_free_bytes,
+            max_total_bytes=options.max_total_bytes,
         )
         for buffer in self.buffers.values():
-            buffer.space_check = self.space_guard.check
+            # Told which buffer changed, the guard measures only that one again.
+            buffer.space_check = functools.partial(self.space_guard.check, buffer)
         # Made on first use, so a headless service never copies packets for a live view.
         self.previews: dict[str, CameraPreview] = {}
         self._previews_lock = threading.Lock()
@@ -147,12 +173,18 @@ class Recorder:
         """Every camera's current state, by id."""
         return [self.workers[camera_id].status for camera_id in sorted(self.workers)]
 
+    def retention_for(self, camera_id: str) -> float:
+        """Seconds of footage kept for one camera."""
+        return self.options.retention_by_camera.get(camera_id, self.options.retention_seconds)
+
     def buffer_status(self) -> list[BufferStatus]:
         """How much footage each camera's buffer holds."""
         space = self.space_guard.status()
+        held = {camera_id: buffer.segments() for camera_id, buffer in self.buffers.items()}
+        total = sum(s.size for segments in held.values() for s in segments)
         result = []
-        for camera_id in sorted(self.buffers):
-            segments = self.buffers[camera_id].segments()
+        for camera_id in sorted(held):
+            segments = held[camera_id]
             result.append(
                 BufferStatus(
                     camera_id=camera_id,
@@ -165,6 +197,12 @@ class Recorder:
                     disk_floor_bytes=space.floor_bytes,
                     disk_low=space.low,
                     evicted_for_space=space.evicted_segments,
+                    retention_seconds=self.buffers[camera_id].retention_seconds,
+                    max_bytes=self.options.max_bytes_per_camera,
+                    budget_bytes=space.budget_bytes,
+                    archive_bytes=total,
+                    over_budget=space.over_budget,
+                    evicted_for_budget=space.evicted_for_budget,
                 )
             )
         return result
@@ -223,8 +261,8 @@ class Recorder:
         return self.options.stall_timeout + self.options.timeouts.connect
 
     def _maintain(self) -> None:
-        # Segments are pruned, and free space checked, as each one closes; this catches cameras
-        # that stopped sending and space taken by anything else on the disk.
+        # Segments are pruned, and free space and budget checked, as each one closes; this
+        # catches cameras that stopped sending and space taken by anything else on the disk.
         while not self._stop.wait(self.options.maintain_interval):
             for buffer in self.buffers.values():
                 try:

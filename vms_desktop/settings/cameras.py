@@ -1,4 +1,4 @@
-"""Cameras from ``CAMERA_{ID}_URL`` / ``CAMERA_{ID}_NAME``: their checks and their discovery."""
+"""Cameras from ``CAMERA_{ID}_URL`` / ``_NAME`` / ``_RETENTION_HOURS``: checks and discovery."""
 
 from __future__ import annotations
 
@@ -20,14 +20,15 @@ DEMO_CAMERA_ID = "demo"
 DEMO_CAMERA = CameraConfig(id=DEMO_CAMERA_ID, url="demo://", name="Demo camera")
 
 _URL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-_CAMERA_VARIABLE = re.compile(r"CAMERA_(?P<id>.*)_(?P<part>URL|NAME)", re.DOTALL)
+_CAMERA_VARIABLE = re.compile(r"CAMERA_(?P<id>.*)_(?P<part>URL|NAME|RETENTION_HOURS)", re.DOTALL)
+CameraPart = Literal["URL", "NAME", "RETENTION_HOURS"]
 _CAMERA_SCHEMES = ("rtsp", "rtsps", "http", "https")
 CAMERA_ALLOWED = (
     "rtsp://, rtsps://, http:// or https:// URL, demo:// (optional ?width=W&height=H&fps=N), "
     "or the path of an existing video file"
 )
-_CAMERA_ID_ALLOWED = (
-    "CAMERA_{ID}_URL / CAMERA_{ID}_NAME where ID is 1 to 32 letters, digits, '_' or '-', "
+CAMERA_ID_ALLOWED = (
+    "CAMERA_{ID}_URL / _NAME / _RETENTION_HOURS where ID is 1 to 32 letters, digits, '_' or '-', "
     "starting with a letter or digit"
 )
 _CAMERA_NAME_MAX = 64
@@ -120,7 +121,7 @@ def camera_name(value: str) -> str:
     return value
 
 
-def camera_variable(camera_id: str, part: Literal["URL", "NAME"] = "URL") -> str:
+def camera_variable(camera_id: str, part: CameraPart = "URL") -> str:
     """The variable that configures ``part`` of camera ``camera_id`` (``CAMERA_CAM01_URL``)."""
     return f"CAMERA_{camera_id.upper()}_{part}"
 
@@ -137,7 +138,7 @@ def check_cameras(cameras: Sequence[CameraConfig]) -> tuple[CameraConfig, ...]:
         try:
             camera_id = validate_camera_id(camera.id)
         except InvalidIdError:
-            problems.append((variable, f"the camera id is invalid; allowed: {_CAMERA_ID_ALLOWED}"))
+            problems.append((variable, f"the camera id is invalid; allowed: {CAMERA_ID_ALLOWED}"))
             continue
         if camera_id in checked:
             problems.append((variable, "configures a camera id twice; allowed: one URL per id"))
@@ -154,6 +155,14 @@ def check_cameras(cameras: Sequence[CameraConfig]) -> tuple[CameraConfig, ...]:
     return tuple(checked[key] for key in sorted(checked))
 
 
+def running_camera_ids(cameras: Sequence[CameraConfig], demo_camera: str) -> frozenset[str]:
+    """Ids of the cameras that run: the configured ones, and the demo camera when it runs."""
+    ids = {camera.id for camera in cameras}
+    if demo_camera == "on" or (demo_camera == "auto" and not cameras):
+        ids.add(DEMO_CAMERA_ID)
+    return frozenset(ids)
+
+
 def url_passwords(url: str) -> list[str]:
     """The password in a camera URL as written and percent-decoded, for log redaction."""
     if _URL_PREFIX.match(url) is None:
@@ -167,8 +176,12 @@ def url_passwords(url: str) -> list[str]:
 
 def discover_cameras(
     sources: Sequence[VariableSource], settings_variables: frozenset[str]
-) -> tuple[list[CameraConfig], list[Problem]]:
-    """Cameras from ``CAMERA_{ID}_URL`` / ``_NAME``; for each variable the first source wins."""
+) -> tuple[list[CameraConfig], dict[str, str], list[Problem]]:
+    """Cameras from ``CAMERA_{ID}_URL`` / ``_NAME``, and the ``_RETENTION_HOURS`` texts by id.
+
+    For each variable the first source wins. The retention texts are checked by the settings,
+    which also know whether their camera runs (the demo camera has no URL variable).
+    """
     problems: list[Problem] = []
     found: dict[tuple[str, str], tuple[str, str, VariableSource]] = {}
     for source in sources:
@@ -184,7 +197,7 @@ def discover_cameras(
                 camera_id = validate_camera_id(match["id"])
             except InvalidIdError:
                 problems.append(
-                    (shown, f"names an invalid camera id; allowed: {_CAMERA_ID_ALLOWED}")
+                    (shown, f"names an invalid camera id; allowed: {CAMERA_ID_ALLOWED}")
                 )
                 continue
             key = (camera_id, match["part"])
@@ -200,7 +213,11 @@ def discover_cameras(
             here[key] = shown
             found.setdefault(key, (shown, value, source))
     cameras: list[CameraConfig] = []
+    retention: dict[str, str] = {}
     for (camera_id, part), (variable, value, source) in sorted(found.items()):
+        if part == "RETENTION_HOURS":
+            retention[camera_id] = value
+            continue
         if part != "URL":
             if (camera_id, "URL") not in found:
                 problems.append(
@@ -224,4 +241,11 @@ def discover_cameras(
             except ValueError as exc:
                 problems.append((name_variable, str(exc)))
         cameras.append(CameraConfig(id=camera_id, url=url, name=name))
-    return cameras, problems
+    # A camera whose URL is wrong is reported for its URL, not again for its retention.
+    kept = {camera.id for camera in cameras}
+    retention = {
+        camera_id: value
+        for camera_id, value in retention.items()
+        if camera_id in kept or (camera_id, "URL") not in found
+    }
+    return cameras, retention, problems

@@ -1,4 +1,4 @@
-"""Checks between settings: S3 bucket and keys, clip duration, API token, buffer, directories."""
+"""Checks between settings: S3 bucket and keys, clip duration, API token, retention, directories."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from vms_desktop.settings.cameras import DEMO_CAMERA_ID
 from vms_desktop.settings.messages import Problem, format_number
+from vms_desktop.settings.retention import retention_problems
 from vms_desktop.settings.values import (
-    BUFFER_MARGIN_SECONDS,
     DURATION_TOLERANCE_SECONDS,
     MAKE_TOKEN_COMMAND,
     MIN_API_TOKEN_LENGTH,
@@ -95,20 +95,7 @@ def consistency_problems(settings: Settings, skip: frozenset[str]) -> list[Probl
                 f"{MAKE_TOKEN_COMMAND}), or API_HOST=127.0.0.1",
             )
         )
-    needed = pre + BUFFER_MARGIN_SECONDS
-    if (
-        checkable("buffer_retention_seconds", "pre_event_buffer_seconds")
-        and settings.buffer_retention_seconds < needed
-    ):
-        problems.append(
-            (
-                "BUFFER_RETENTION_SECONDS",
-                f"{format_number(settings.buffer_retention_seconds)} is too short for "
-                f"PRE_EVENT_BUFFER_SECONDS = {format_number(pre)}; allowed: at least "
-                f"PRE_EVENT_BUFFER_SECONDS + {BUFFER_MARGIN_SECONDS:g} = "
-                f"{format_number(needed)}",
-            )
-        )
+    problems += retention_problems(settings, checkable)
     storage, buffer = settings.local_storage_path, settings.buffer_path
     if checkable("local_storage_path", "buffer_path") and (
         storage.is_relative_to(buffer) or buffer.is_relative_to(storage)

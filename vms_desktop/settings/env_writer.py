@@ -17,7 +17,7 @@ def env_values(settings: Settings) -> dict[str, str]:
     """The settings as ``.env`` text values (secrets included: only for writing the file)."""
     values: dict[str, str] = {}
     for name, info in type(settings).model_fields.items():
-        if name == "cameras" or not info.alias:
+        if not info.alias:
             continue
         value = getattr(settings, name)
         if value is None:
@@ -31,6 +31,8 @@ def env_values(settings: Settings) -> dict[str, str]:
         values[camera_variable(camera.id)] = camera.url
         if camera.name:
             values[camera_variable(camera.id, "NAME")] = camera.name
+    for camera_id, hours in settings.camera_retention_hours:
+        values[camera_variable(camera_id, "RETENTION_HOURS")] = f"{hours:.12g}"
     return values
 
 

@@ -44,7 +44,7 @@ def load_settings(
     ``env_files`` are ``.env`` paths, highest priority first (default :func:`default_env_files`:
     ``./.env`` then the per-user one); missing files are skipped. ``environ`` (default
     ``os.environ``) beats them all. Variable names are case-sensitive, except the ``{ID}`` in
-    ``CAMERA_{ID}_URL``. Empty values count as unset, and unknown variables are ignored. A relative
+    ``CAMERA_{ID}_...``. Empty values count as unset, and unknown variables are ignored. A relative
     path in a ``.env`` file is relative to that file's directory.
     """
     sources, problems = _read_sources(
@@ -59,8 +59,9 @@ def load_settings(
     settings_variables = frozenset(
         info.alias for info in Settings.model_fields.values() if info.alias
     )
-    cameras, camera_problems = discover_cameras(sources, settings_variables)
+    cameras, retention, camera_problems = discover_cameras(sources, settings_variables)
     data["cameras"] = tuple(cameras)
+    data["camera_retention_hours"] = retention
     loaded_from = [source.label for source in sources]
     try:
         settings = Settings(**data)

@@ -22,20 +22,30 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from vms_desktop.domain.camera import CameraConfig
 from vms_desktop.domain.clip import MAX_CLIP_SECONDS, MAX_WINDOW_SIDE_SECONDS
-from vms_desktop.domain.redaction import redact_url
 from vms_desktop.settings.cameras import (
     CAMERA_ALLOWED,
     DEMO_CAMERA,
-    camera_variable,
     check_cameras,
+    running_camera_ids,
     url_passwords,
 )
 from vms_desktop.settings.consistency import consistency_problems
-from vms_desktop.settings.messages import SettingsError, field_name, field_problems, format_number
+from vms_desktop.settings.display import describe_settings
+from vms_desktop.settings.messages import SettingsError, field_name, field_problems
 from vms_desktop.settings.paths import (
     default_buffer_path,
     default_state_path,
     default_storage_path,
+)
+from vms_desktop.settings.retention import (
+    DEFAULT_RETENTION_HOURS,
+    GB,
+    MAX_RECORDING_GB,
+    MAX_RETENTION_HOURS,
+    MB,
+    RETENTION_HOURS_ALLOWED,
+    check_camera_retention,
+    kept_seconds,
 )
 from vms_desktop.settings.values import (
     BUFFER_MARGIN_SECONDS,
@@ -265,10 +275,10 @@ class Settings(BaseSettings):
         ge=1,
     )
 
-    # --- Additions: recording buffer ---
+    # --- Additions: recording archive ---
     buffer_path: Path = _path_setting(
         "BUFFER_PATH",
-        "Directory of the per-camera recording buffer (short video segments).",
+        "Directory of the recording archive, one folder per camera.",
         default_buffer_path,
     )
     state_path: Path = _path_setting(
@@ -277,20 +287,40 @@ class Settings(BaseSettings):
         "signing key.",
         default_state_path,
     )
-    buffer_retention_seconds: float = _setting(
+    recording_retention_hours: float | None = _setting(
+        "RECORDING_RETENTION_HOURS",
+        "Hours of recording kept in the archive for each camera without its own "
+        "CAMERA_{ID}_RETENTION_HOURS; unset: BUFFER_RETENTION_SECONDS when that is set, else "
+        f"{DEFAULT_RETENTION_HOURS:g}.",
+        RETENTION_HOURS_ALLOWED,
+        gt=0,
+        le=MAX_RETENTION_HOURS,
+        allow_inf_nan=False,
+    )
+    recording_max_gb: float | None = _setting(
+        "RECORDING_MAX_GB",
+        "Disk budget of the whole archive in gigabytes (of 1024 MB), all cameras together: over "
+        "it the oldest footage of any camera goes first; unset: no budget.",
+        f"a number of gigabytes above 0, at most {MAX_RECORDING_GB}",
+        gt=0,
+        le=MAX_RECORDING_GB,
+        allow_inf_nan=False,
+    )
+    buffer_retention_seconds: float | None = _setting(
         "BUFFER_RETENTION_SECONDS",
-        "Seconds of recording kept in the buffer, so late events still get their pre-event "
-        f"footage; at least PRE_EVENT_BUFFER_SECONDS + {BUFFER_MARGIN_SECONDS:g}.",
+        "Seconds of recording kept (the original service's setting), used only when "
+        "RECORDING_RETENTION_HOURS is unset; at least PRE_EVENT_BUFFER_SECONDS + "
+        f"{BUFFER_MARGIN_SECONDS:g}.",
         f"a number of seconds, at least PRE_EVENT_BUFFER_SECONDS + {BUFFER_MARGIN_SECONDS:g}",
-        600.0,
         gt=0,
         allow_inf_nan=False,
     )
-    buffer_max_size_mb: int = _setting(
+    buffer_max_size_mb: int | None = _setting(
         "BUFFER_MAX_SIZE_MB",
-        "Largest size of one camera's buffer in megabytes; the oldest segments go first.",
+        "Largest size of one camera's archive in megabytes, its oldest footage going first; "
+        "unset: no cap per camera, so each keeps its whole retention (RECORDING_MAX_GB bounds "
+        "all cameras together).",
         "a whole number of megabytes, at least 64",
-        2048,
         ge=64,
     )
     buffer_segment_seconds: float = _setting(
@@ -304,7 +334,7 @@ class Settings(BaseSettings):
     )
     buffer_min_free_mb: int = _setting(
         "BUFFER_MIN_FREE_MB",
-        "Free space kept on the buffer's file system in megabytes: below it the oldest footage "
+        "Free space kept on the archive's file system in megabytes: below it the oldest footage "
         "of any camera is deleted first, so recording never fills the disk.",
         "a whole number of megabytes from 0 to 1048576",
         512,
@@ -385,6 +415,12 @@ class Settings(BaseSettings):
         description="Cameras from the CAMERA_{ID}_URL and CAMERA_{ID}_NAME variables, by id.",
         json_schema_extra={"allowed": CAMERA_ALLOWED},
     )
+    camera_retention_hours: tuple[tuple[str, float], ...] = Field(
+        default=(),
+        description="Hours of recording kept for single cameras, from the "
+        "CAMERA_{ID}_RETENTION_HOURS variables, as (camera id, hours) sorted by id.",
+        json_schema_extra={"allowed": RETENTION_HOURS_ALLOWED},
+    )
 
     _loaded_from: tuple[str, ...] = PrivateAttr(default=())
 
@@ -449,6 +485,12 @@ class Settings(BaseSettings):
     def _check_cameras(cls, cameras: tuple[CameraConfig, ...]) -> tuple[CameraConfig, ...]:
         return check_cameras(cameras)
 
+    @field_validator("camera_retention_hours", mode="before")
+    @classmethod
+    def _check_camera_retention(cls, value: Any, info: ValidationInfo) -> Any:
+        # Declared after the cameras, so checked against those that run.
+        return check_camera_retention(value, info.data) if isinstance(value, Mapping) else value
+
     @field_serializer("cameras")
     def _dump_cameras(self, cameras: tuple[CameraConfig, ...]) -> list[dict[str, str]]:
         # Dumps are printed and logged: URLs go out without their credentials.
@@ -510,7 +552,7 @@ class Settings(BaseSettings):
     @property
     def demo_camera_enabled(self) -> bool:
         """Whether the built-in demo camera runs (DEMO_CAMERA=on, or auto with no camera)."""
-        return self.demo_camera == "on" or (self.demo_camera == "auto" and not self.cameras)
+        return DEMO_CAMERA.id in running_camera_ids(self.cameras, self.demo_camera)
 
     @property
     def active_cameras(self) -> tuple[CameraConfig, ...]:
@@ -518,6 +560,29 @@ class Settings(BaseSettings):
         if not self.demo_camera_enabled:
             return self.cameras
         return tuple(sorted((*self.cameras, DEMO_CAMERA), key=lambda camera: camera.id))
+
+    @property
+    def retention_seconds(self) -> float:
+        """Seconds of footage kept for a camera without its own retention (see kept_seconds)."""
+        return kept_seconds(self.recording_retention_hours, self.buffer_retention_seconds)
+
+    @property
+    def retention_by_camera(self) -> dict[str, float]:
+        """Seconds of footage kept for each running camera, by id: its own hours, else the
+        retention of all.
+        """
+        own = {camera_id: hours * 3600.0 for camera_id, hours in self.camera_retention_hours}
+        return {c.id: own.get(c.id, self.retention_seconds) for c in self.active_cameras}
+
+    @property
+    def recording_max_bytes(self) -> int | None:
+        """The archive's disk budget across all cameras in bytes, or None without one."""
+        return None if self.recording_max_gb is None else round(self.recording_max_gb * GB)
+
+    @property
+    def buffer_max_bytes(self) -> int | None:
+        """The cap of one camera's archive in bytes, or None without one."""
+        return None if self.buffer_max_size_mb is None else self.buffer_max_size_mb * MB
 
     @property
     def api_is_loopback(self) -> bool:
@@ -544,25 +609,4 @@ class Settings(BaseSettings):
 
     def describe(self) -> list[tuple[str, str]]:
         """(variable, display value) for every setting, safe for start-up logs and screens."""
-        rows: list[tuple[str, str]] = []
-        for name, info in type(self).model_fields.items():
-            if name == "cameras" or not info.alias:
-                continue
-            rows.append((info.alias, self._display(getattr(self, name))))
-        for camera in self.cameras:
-            rows.append((camera_variable(camera.id), camera.display_url))
-            if camera.name:
-                rows.append((camera_variable(camera.id, "NAME"), camera.name))
-        return rows
-
-    @staticmethod
-    def _display(value: object) -> str:
-        if value is None:
-            return "(not set)"
-        if isinstance(value, SecretStr):
-            return "(set, hidden)"
-        if isinstance(value, tuple):
-            return ",".join(str(part) for part in value)
-        if isinstance(value, float):
-            return format_number(value)
-        return redact_url(str(value))
+        return describe_settings(self)

@@ -32,8 +32,10 @@ def default_storage_path() -> Path:
 
 
 def default_buffer_path() -> Path:
-    """Directory of the recording buffer when BUFFER_PATH is unset."""
-    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "buffer"
+    """Directory of the recording archive when BUFFER_PATH is unset: days of footage are data,
+    not a cache a cleaner may empty.
+    """
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "archive"
 
 
 def default_state_path() -> Path:
