@@ -168,7 +168,7 @@ class ClipService:
         if self._stop.is_set():
             raise ServiceBusyError(retry_after=5)
         buffer = self.recorder.buffer(event.camera_id)  # UnknownCameraError
-        window = self._timing.window_for(pre_seconds, post_seconds)
+        window = self._timing.window_for(pre_seconds, post_seconds, buffer.retention_seconds)
         stored = self.index.get(event.id)
         if stored is not None:
             check_same_request(event, pre_seconds, post_seconds, stored)

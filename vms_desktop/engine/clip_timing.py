@@ -101,7 +101,10 @@ class ClipTiming:
         return EventWindow(self.spec.pre_seconds, self.spec.post_seconds)
 
     def window_for(
-        self, pre_seconds: float | None = None, post_seconds: float | None = None
+        self,
+        pre_seconds: float | None = None,
+        post_seconds: float | None = None,
+        retention: float | None = None,
     ) -> EventWindow:
         """The window of a clip whose event asks for these seconds (None: the configured side).
 
@@ -116,7 +119,9 @@ class ClipTiming:
         if pre_seconds is None:
             return window
         # The bound the settings put on the configured window: late events need the margin.
-        retention = self.recorder.options.retention_seconds
+        # ``retention`` is the camera's own (default: the one for cameras not named).
+        if retention is None:
+            retention = self.recorder.options.retention_seconds
         kept = max(0.0, retention - BUFFER_MARGIN_SECONDS)
         if window.pre_seconds > kept:
             raise InvalidEventError(

@@ -104,7 +104,7 @@ class Recorder:
                 segment_seconds=options.segment_seconds,
                 # Files of many pieces for a long archive, one piece each for a short buffer.
                 file_seconds=archive_file_seconds(
-                    options.retention_seconds, options.segment_seconds
+                    self.retention_for(camera_id), options.segment_seconds
                 ),
                 clock=clock,
                 protected=options.protected.get(camera_id),
