@@ -162,7 +162,9 @@ def test_live_cameras_on_a_small_file_system_stay_within_the_budget_oldest_first
             def recorded_within_the_budget() -> bool:
                 samples.append(archive_bytes(options.buffer_root))
                 live = [b.newest or 0 for b in recorder.buffers.values()]
-                return guard.status().evicted_for_budget >= 8 and min(live) > started + 15
+                # The earlier run is one file per camera (a long archive's files hold many
+                # pieces): both must go for the live footage to fit.
+                return guard.status().evicted_for_budget >= len(old) and min(live) > started + 15
 
             wait_until(recorded_within_the_budget, 90, "15 s of recording within the budget")
             for status in recorder.status():
@@ -171,7 +173,7 @@ def test_live_cameras_on_a_small_file_system_stay_within_the_budget_oldest_first
             assert max(samples) <= budget, (max(samples), budget)
             # The earlier run's footage went first, the oldest of either camera before the rest.
             gone = [path for path in old if not path.exists()]
-            assert len(gone) >= 8
+            assert gone == old
             kept_starts = [s.start for b in recorder.buffers.values() for s in b.segments()]
             assert max(start_of(path) for path in gone) <= min(kept_starts)
             # The newest footage of each camera is whole, and every byte of it is counted.
@@ -180,7 +182,7 @@ def test_live_cameras_on_a_small_file_system_stay_within_the_budget_oldest_first
                 assert live and not buffer.gaps(live[0].start, live[-1].end)
             row = recorder.buffer_status()[0]
             assert row.budget_bytes == budget and not row.over_budget
-            assert row.evicted_for_budget >= 8 and row.evicted_for_space == 0
+            assert row.evicted_for_budget >= len(old) and row.evicted_for_space == 0
             assert fs.free_bytes > fs.size_bytes - budget - MB
             event = time.time() - SPEC.post_seconds - 0.5
             result = ClipBuilder(recorder.buffers["cam02"]).build(event, SPEC, tmp_path / "e.mp4")

@@ -175,8 +175,9 @@ def test_a_budget_held_up_by_protected_footage_is_said_once_then_met_once_releas
     guard.check()
     status = guard.status()
     assert not status.over_budget and status.used_bytes <= 25_000
-    # Oldest first, with room left for the file the camera writes next: the newest is left.
-    assert [s.start for s in buffer.segments()] == [MOMENT + 10]
+    # Oldest first, with room left for the piece the camera writes next (none written yet by
+    # this buffer, so none foreseen): the newest that fit are left.
+    assert [s.start for s in buffer.segments()] == [MOMENT + 8, MOMENT + 10]
     assert [r.getMessage() for r in caplog.records if "within its budget" in r.getMessage()] == [
         "archive back within its budget"
     ]

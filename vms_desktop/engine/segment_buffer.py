@@ -206,6 +206,8 @@ class SegmentBuffer:
         self._recent_pieces: deque[int] = deque(maxlen=3)
         # Set when space is short and only the file being written could give some.
         self._split_file = False
+        # Bytes of every file, kept up to date rather than summed over a month of files.
+        self._bytes = 0
         # End of the newest footage ever removed; footage before a restart's oldest counts too.
         self._evicted_until = -math.inf
         # Called after every prune, so a guard shared by all cameras watches the free space.
@@ -325,7 +327,7 @@ class SegmentBuffer:
     def size_bytes(self) -> int:
         """Bytes on disk."""
         with self.changed:
-            return sum(s.size for s in self._segments)
+            return self._bytes
 
     def is_recording(self) -> bool:
         """True while a segment is open for writing."""
@@ -378,6 +380,18 @@ class SegmentBuffer:
         with self.changed:
             return any(low <= start and end <= high for low, high in self._protected.values())
 
+    def _protected_bytes(self) -> int:
+        """Bytes of the files under protected spans (each counted once); the lock is held."""
+        held: dict[int, int] = {}
+        segments = self._segments
+        for low, high in self._protected.values():
+            first = bisect.bisect_right(segments, low, key=_end_of)
+            for segment in segments[first:]:
+                if segment.start > high:
+                    break
+                held[id(segment)] = segment.size
+        return sum(held.values())
+
     def _is_protected(self, segment: Segment) -> bool:
         return any(
             segment.end > start and segment.start <= end for start, end in self._protected.values()
@@ -391,7 +405,7 @@ class SegmentBuffer:
         with self.changed:
             horizon = self.clock.now() - self.retention_seconds
             pinned = min(self._pins.values(), default=math.inf)
-            total = sum(s.size for s in self._segments if not self._is_protected(s))
+            total = self._bytes - self._protected_bytes()
             index = 0
             while index < len(self._segments):
                 oldest = self._segments[index]
@@ -404,6 +418,7 @@ class SegmentBuffer:
                     break
                 self._segments.pop(index)
                 total -= oldest.size
+                self._bytes -= oldest.size
                 removed.append(oldest)
                 self._evicted_until = max(self._evicted_until, oldest.end)
         for segment in removed:
@@ -455,6 +470,7 @@ class SegmentBuffer:
                 return False
             # By identity: the guard picked this very segment.
             self._segments.pop(next(i for i, s in enumerate(self._segments) if s is segment))
+            self._bytes -= segment.size
             self._evicted_until = max(self._evicted_until, segment.end)
         self._unlink(segment)
         return True
@@ -530,6 +546,7 @@ class SegmentBuffer:
     def _grew(self, segment: Segment, count: int) -> None:
         with self.changed:
             segment.size += count
+            self._bytes += count
             self.changed.notify_all()
 
     def _extend(self, segment: Segment, end: float) -> None:
@@ -544,6 +561,7 @@ class SegmentBuffer:
             try:
                 if segment.packets == 0:
                     self._segments.remove(segment)
+                    self._bytes -= segment.size
                     self._unlink(segment)
                 else:
                     os.replace(segment.path, final)
@@ -569,6 +587,7 @@ class SegmentBuffer:
             )
             for found in scan(self.directory, DEMUX_OPTIONS)
         ]
+        self._bytes = sum(segment.size for segment in self._segments)
         self.prune()
 
 
