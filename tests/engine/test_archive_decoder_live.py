@@ -50,7 +50,7 @@ def test_coverage_of_a_recording_camera(runtime: Runtime) -> None:
     recorded = coverage.ranges[0]
     # The minute before the camera started is a gap; the footage runs up to about now.
     assert coverage.gaps and coverage.gaps[0].start == coverage.start
-    assert coverage.gaps[0].end == pytest.approx(recorded.start)
+    assert coverage.gaps[0].end == pytest.approx(recorded.start, abs=1e-3)
     assert coverage.until - recorded.end < 3.0
     assert recorded.end <= coverage.until + 0.5
     # A window in the future holds neither footage nor gaps: it has not happened yet.
@@ -72,7 +72,8 @@ def test_the_archive_of_a_recording_camera_plays_up_to_the_live_edge(runtime: Ru
             return outcomes.get(timeout=20)
 
         before = ask(recorded.start - 30)
-        assert isinstance(before, ArchiveGap) and before.resume == pytest.approx(recorded.start)
+        assert isinstance(before, ArchiveGap)
+        assert before.resume == pytest.approx(recorded.start, abs=1e-3)
         after = ask(recorded.end + 3600)
         assert isinstance(after, ArchiveGap) and after.resume is None
         moment = recorded.start + 0.5
