@@ -402,3 +402,23 @@ def test_outcomes_arrive_on_the_decoders_thread(player: Player) -> None:
         decoder.close()
         decoder.join(10)
     assert threads == [decoder.name, decoder.name]
+
+
+def test_only_the_newest_request_waiting_is_decoded(player: Player) -> None:
+    # Scrubbing: requests far apart (all different) come faster than pictures are decoded.
+    moments = [FIRST.start + (k * 2.7) % 23 for k in range(40)]
+    for moment in moments:
+        player.decoder.show(moment)
+    last = moments[-1]
+    assert recording_at(last, RECORDINGS) is SECOND
+    answers: list[Outcome] = []
+    while not answers or not (
+        isinstance(answers[-1], ArchivePicture) and 0 <= last - answers[-1].moment < FRAME
+    ):
+        answers.append(player.outcomes.get(timeout=20))
+    final = answers[-1]
+    assert isinstance(final, ArchivePicture)
+    check_picture(final, last, SECOND)
+    assert len(answers) < len(moments)
+    time.sleep(0.3)
+    assert player.outcomes.empty()
