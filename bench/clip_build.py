@@ -27,9 +27,9 @@ from vms_desktop.engine.segment_buffer import (
     TS_WRAP,
     Segment,
     SegmentBuffer,
-    SegmentWriter,
     to_ts,
 )
+from vms_desktop.engine.segment_writer import SegmentWriter
 
 REPO = Path(__file__).resolve().parents[1]
 CAMERA = "bench"

@@ -21,6 +21,7 @@ def test_self_test_passes_and_reports_every_check(tmp_path: Path) -> None:
     assert len(checks) == 10 and all(line.startswith("PASS") for line in checks)
     assert "the picture at 2 s is the event's moment" in result.stdout
     assert "'demo' live after" in result.stdout
+    assert "the archive plays" in result.stdout
     assert lines[-1] == "self-test PASSED: 10 of 10 checks passed"
     # The user's own folders are not touched: everything went into a scratch folder.
     assert not (tmp_path / "clips").exists() and not (tmp_path / "state").exists()

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
+URL_KEY_FILE = "url-signing.key"
 
 
 def recorder_options(settings: Settings) -> RecorderOptions:
@@ -184,6 +185,9 @@ class Runtime:
             store_unavailable=lambda: health.store_unavailable,
             store_failed=health.store_failed,
             bookmarks=self.bookmarks,
+            archive=self.recorder.archive,
+            # Archive links are signed with the key of local clip links, whatever the store.
+            link_signer=UrlSigner(load_or_create_key(settings.state_path / URL_KEY_FILE)),
         )
         linked = self.store.linked_files()
         if linked is not None:
@@ -212,7 +216,7 @@ def build_store(settings: Settings, *, recover: bool = False) -> ClipStore:
             access_key=_secret(settings.aws_access_key_id),
             secret_key=_secret(settings.aws_secret_access_key),
         )
-    signer = UrlSigner(load_or_create_key(state / "url-signing.key"))
+    signer = UrlSigner(load_or_create_key(state / URL_KEY_FILE))
     local = LocalClipStore(settings.local_storage_path, clip_base_url(settings), signer)
     if recover:
         local.recover()

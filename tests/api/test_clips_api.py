@@ -399,6 +399,9 @@ def test_host_origin_and_token_rules(make_service: ServiceFactory) -> None:
             response = anonymous.request(method, concrete)
             if path == "/health" or path.startswith("/clips/_files"):
                 assert response.status_code != 401, path
+            elif path.startswith("/cameras/{camera_id}/media/"):
+                # Archive media: granted by its link's signature alone, refused without one.
+                assert response.status_code == 403, path
             else:
                 assert response.status_code == 401, (method, path)
                 assert response.headers["www-authenticate"] == "Bearer"

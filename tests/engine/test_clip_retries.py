@@ -50,6 +50,9 @@ def service(tmp_path: Path, clip_folder: SmallFilesystem) -> Iterator[Runtime]:
         with_api=False,
         CAMERA_CAM01_URL=DEMO,
         LOCAL_STORAGE_PATH=str(clip_folder.path / "clips"),
+        # A short buffer keeps files of one piece, so the window's footage can be evicted
+        # as soon as the camera has moved on.
+        BUFFER_RETENTION_SECONDS="40",
     )
     try:
         wait_until(lambda: buffered(runtime) > 3, 30, "3 s of footage")

@@ -26,11 +26,13 @@ MB = 1024 * 1024
 SPEC = ClipSpec(pre_seconds=2, post_seconds=2)
 
 
-def make_recorder(fs: SmallFilesystem, cameras: dict[str, str], floor: int) -> Recorder:
+def make_recorder(
+    fs: SmallFilesystem, cameras: dict[str, str], floor: int, retention: float = 1e9
+) -> Recorder:
     """A recorder whose buffers are limited by nothing but the file system and its floor."""
     options = RecorderOptions(
         buffer_root=fs.path / "buffer",
-        retention_seconds=1e9,
+        retention_seconds=retention,
         max_bytes_per_camera=1 << 40,
         min_free_bytes=floor,
         timeouts=Timeouts(connect=5, read=5),
@@ -120,7 +122,8 @@ def test_recording_cameras_keep_the_free_space_floor_of_a_small_file_system(
                 polled.append(fs.free_bytes)
                 live = [b.newest or 0 for b in recorder.buffers.values()]
                 return (
-                    recorder.space_guard.status().evicted_segments >= 8 and min(live) > started + 15
+                    recorder.space_guard.status().evicted_segments >= len(old)
+                    and min(live) > started + 15
                 )
 
             wait_until(recorded_on_the_floor, 90, "15 s of recording on the floor")
@@ -129,7 +132,7 @@ def test_recording_cameras_keep_the_free_space_floor_of_a_small_file_system(
             assert min(samples) >= floor
             assert min(polled) >= floor
             gone = [path for path in old if not path.exists()]
-            assert len(gone) >= 8
+            assert gone == old
             # Oldest first: each camera's old segments went from the start, none out of order.
             for buffer in recorder.buffers.values():
                 mine = sorted(p for p in old if p.parent == buffer.directory)
@@ -174,7 +177,11 @@ def test_a_camera_whose_write_finds_the_disk_full_frees_the_oldest_footage_and_r
             # keyframe interval (recording resumed at the next keyframe, not after a reconnect).
             evicted = [s for s in old if not s.path.exists()]
             assert evicted and evicted == old[: len(evicted)]
-            assert segments[len(old) - len(evicted)].start == live_start
+            # Old footage first; of the live recording, at most the piece written when the
+            # disk filled up went too (the file being written is closed early to give it).
+            kept_live = [s for s in segments if s.start >= live_start - 1e-6]
+            assert len(evicted) == len(old) or kept_live[0].start == live_start
+            assert kept_live[0].start <= live_start + 3
             holes = buffer.gaps(live_start, segments[-1].end)
             assert all(hole.duration < 3 for hole in holes), holes
             row = recorder.buffer_status()[0]
@@ -189,7 +196,9 @@ def test_a_camera_whose_write_finds_the_disk_full_frees_the_oldest_footage_and_r
 
 def test_a_buffer_on_a_read_only_file_system_says_so_and_records_again_when_writable() -> None:
     with small_filesystem(16) as fs:
-        recorder = make_recorder(fs, {"cam01": "demo://?width=640&height=360"}, 0)
+        # A short buffer (a new file every piece): the bind mount below fails new files only,
+        # while a disk that really turns read-only fails writes to open files as well.
+        recorder = make_recorder(fs, {"cam01": "demo://?width=640&height=360"}, 0, 40.0)
         buffer = recorder.buffers["cam01"]
         recorder.start()
         try:

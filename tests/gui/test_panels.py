@@ -14,9 +14,10 @@ from pytestqt.qtbot import QtBot
 from tests.gui.conftest import ZoneSetter
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus, Event
 from vms_desktop.domain.clip_query import CatalogueChange
+from vms_desktop.gui.dashboard import DashboardPanel
 from vms_desktop.gui.event_feed import EventFeedModel, EventFeedPanel
 from vms_desktop.gui.settings_dialog import SettingsDialog
-from vms_desktop.gui.timeline import DashboardPanel, LocalTimeAxis, TimelinePlot
+from vms_desktop.gui.timeline import LocalTimeAxis, TimelinePlot
 from vms_desktop.gui.timeline_model import merged_spans
 from vms_desktop.runtime import Runtime
 from vms_desktop.settings import load_settings

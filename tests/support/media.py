@@ -10,7 +10,8 @@ import numpy as np
 
 from vms_desktop.engine import framestamp
 from vms_desktop.engine.demo_camera import DemoPicture
-from vms_desktop.engine.segment_buffer import SegmentBuffer, SegmentWriter
+from vms_desktop.engine.segment_buffer import SegmentBuffer
+from vms_desktop.engine.segment_writer import SegmentWriter
 
 
 def make_camera_file(

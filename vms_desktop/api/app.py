@@ -8,13 +8,12 @@ from vms_desktop.__version__ import __version__
 from vms_desktop.api.context import ApiContext, ApiOptions
 from vms_desktop.api.errors import install_error_answers
 from vms_desktop.api.routes import bookmarks, cameras, clips, health
+from vms_desktop.api.routes.archive import archive_router
+from vms_desktop.api.routes.archive_links import is_signed_request
 from vms_desktop.api.routes.files import files_router
-from vms_desktop.api.schemas import ErrorOut
+from vms_desktop.api.schemas import COMMON_ERROR_STATUSES, ErrorOut
 from vms_desktop.api.security import RequestGuard
 from vms_desktop.engine.clip_service import ClipService
-
-# Answers any route may give (the request guard's and the error translation's).
-_COMMON_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
 
 
 def create_app(service: ClipService, options: ApiOptions) -> FastAPI:
@@ -26,8 +25,9 @@ def create_app(service: ClipService, options: ApiOptions) -> FastAPI:
     app = FastAPI(
         title="vms_desktop",
         version=__version__,
-        description="Clips around surveillance events: generate, fetch, list, delete, clean up.",
-        responses={status: {"model": ErrorOut} for status in _COMMON_ERRORS},
+        description="Clips around surveillance events: generate, fetch, list, delete, clean up; "
+        "the recorded archive as ranges and gaps, and as HLS playlists for standard players.",
+        responses={status: {"model": ErrorOut} for status in COMMON_ERROR_STATUSES},
     )
     context = ApiContext.of(service, options)
     app.state.context = context
@@ -38,6 +38,7 @@ def create_app(service: ClipService, options: ApiOptions) -> FastAPI:
         token=options.token,
         public_paths=("/health",),
         public_prefixes=public_prefixes,
+        signed=is_signed_request if options.archive is not None else None,
         throttle=options.throttle,
     )
     install_error_answers(app)
@@ -46,6 +47,8 @@ def create_app(service: ClipService, options: ApiOptions) -> FastAPI:
     app.include_router(cameras.router)
     if options.bookmarks is not None:
         app.include_router(bookmarks.router)
+    if options.archive is not None and options.link_signer is not None:
+        app.include_router(archive_router(options.archive, options.link_signer))
     if options.files_path and options.file_opener is not None:
         app.include_router(files_router(options.files_path, options.file_opener))
     return app

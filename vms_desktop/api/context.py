@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, BinaryIO, TypeVar, cast
+from datetime import datetime
+from typing import Annotated, Any, BinaryIO, Protocol, TypeVar, cast
 
 from fastapi import Depends, HTTPException, Request
 
@@ -14,6 +15,7 @@ from vms_desktop.api.errors import ClipNotReadyError
 from vms_desktop.api.offload import WorkerPool
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
 from vms_desktop.domain.errors import StoreUnavailableError
+from vms_desktop.engine.archive import Archive
 from vms_desktop.engine.bookmarks import BookmarkService
 from vms_desktop.engine.clip_service import ClipService
 
@@ -22,6 +24,26 @@ _T = TypeVar("_T")
 FileOpener = Callable[[str, str, str, str], tuple[BinaryIO, ClipMeta]]
 """(event id, expires, content, signature) -> the linked clip's open file and metadata; raises
 ``InvalidLinkError`` (403) or ``FileNotFoundError`` (404)."""
+
+
+class LinkSigner(Protocol):
+    """Signs and checks expiring links (the local store's ``UrlSigner``)."""
+
+    def sign(self, path: str, expires_at: datetime, content: str) -> str:
+        """The query ``expires=...&content=...&signature=...`` granting ``GET path``."""
+        ...
+
+    def verify(
+        self,
+        path: str,
+        expires: str | None,
+        content: str | None,
+        signature: str | None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Whether ``signature`` grants ``GET path`` for ``content`` now."""
+        ...
+
 
 # How often a request waiting for its clip looks at the job again.
 _JOB_POLL_SECONDS = 0.1
@@ -60,6 +82,9 @@ class ApiOptions:
     throttle: AuthThrottle | None = None
     # Bookmarks (None: the /bookmarks routes are not served).
     bookmarks: BookmarkService | None = None
+    # The recorded footage and the key its links are signed with (None: no archive routes).
+    archive: Archive | None = None
+    link_signer: LinkSigner | None = None
 
 
 @dataclass
@@ -140,4 +165,4 @@ Context = Annotated[ApiContext, Depends(api_context)]
 """A route parameter receiving the :class:`ApiContext`."""
 
 
-__all__ = ["ApiContext", "ApiOptions", "Context", "FileOpener", "api_context"]
+__all__ = ["ApiContext", "ApiOptions", "Context", "FileOpener", "LinkSigner", "api_context"]

@@ -257,6 +257,40 @@ class UrlOut(BaseModel):
     expiry_minutes: int
 
 
+class TimeRangeOut(BaseModel):
+    """A stretch of time: recorded footage, or a gap with none."""
+
+    start: str
+    end: str
+    duration_seconds: float
+
+
+class RecordingsOut(BaseModel):
+    """What a camera recorded over a window: continuous ranges and the gaps between them."""
+
+    camera_id: str
+    start: str
+    end: str
+    until: str = Field(
+        description="The moment of the answer, or the window's end if earlier: later parts of "
+        "the window are neither recorded nor gaps yet."
+    )
+    recorded_seconds: float
+    ranges: list[TimeRangeOut] = Field(
+        description="Continuous footage, one range per recording run, oldest first."
+    )
+    gaps: list[TimeRangeOut] = Field(description="Parts of the window up to until with no footage.")
+
+
+class ArchiveUrlOut(BaseModel):
+    """A signed, time-limited playlist URL that players open with no header."""
+
+    camera_id: str
+    url: str
+    expires_at: str
+    expiry_minutes: int
+
+
 class CleanupOut(BaseModel):
     """What a cleanup deleted."""
 
@@ -276,3 +310,7 @@ class ErrorOut(BaseModel):
     """An error: ``detail`` says what was wrong."""
 
     detail: Any
+
+
+# Answers any route may give (the request guard's and the error translation's).
+COMMON_ERROR_STATUSES = (400, 401, 403, 413, 415, 422, 429, 503)

@@ -52,6 +52,7 @@ class RequestGuard:
         token: str | None,
         public_paths: Iterable[str] = ("/health",),
         public_prefixes: Iterable[str] = (),
+        signed: Callable[[str, str], bool] | None = None,
         throttle: AuthThrottle | None = None,
     ) -> None:
         self.app = app
@@ -60,6 +61,9 @@ class RequestGuard:
         self.token = token.encode() if token else None
         self.public_paths = set(public_paths)
         self.public_prefixes = tuple(public_prefixes)
+        # (path, query) -> whether the route checks a signed link itself: players fetch such
+        # links with no header, from any page (the signature, not the origin, grants them).
+        self.signed = signed
         self.throttle = throttle if throttle is not None else AuthThrottle()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,10 +90,14 @@ class RequestGuard:
             return 400, "missing Host header", {}
         if self.allowed_hosts is not None and host_name(host) not in self.allowed_hosts:
             return 400, "unknown Host header", {}
+        path = scope.get("path", "")
+        if self.signed is not None and scope["method"] in ("GET", "HEAD"):
+            query = scope.get("query_string", b"").decode("latin-1")
+            if self.signed(path, query):
+                return None
         origin = _header(scope, b"origin")
         if origin is not None and not self._same_origin(origin, host):
             return 403, "cross-origin requests are not allowed", {}
-        path = scope.get("path", "")
         public = path in self.public_paths or path.startswith(self.public_prefixes)
         if self.token is not None and not public:
             client = _client_address(scope)

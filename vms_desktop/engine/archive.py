@@ -124,6 +124,8 @@ class Archive:
         found: list[tuple[Segment, Piece]] = []
         for segment in reversed(buffer.segments()):
             pieces = [p for p in buffer.pieces(segment) if p.sequence is not None]
+            if not pieces and not segment.closed and not found:
+                continue  # the file being written has no complete piece yet
             found[:0] = [(segment, piece) for piece in pieces]
             if len(found) >= count or not pieces:
                 break

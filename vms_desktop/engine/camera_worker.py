@@ -18,7 +18,8 @@ from vms_desktop.domain.camera import CameraConfig, CameraState, CameraStatus
 from vms_desktop.domain.errors import AuthError, SourceError
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
 from vms_desktop.engine.free_space import is_disk_full
-from vms_desktop.engine.segment_buffer import SegmentBuffer, SegmentWriter
+from vms_desktop.engine.segment_buffer import SegmentBuffer
+from vms_desktop.engine.segment_writer import SegmentWriter
 from vms_desktop.engine.sources import (
     DEFAULT_TIMEOUTS,
     OpenedSource,

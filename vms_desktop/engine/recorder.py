@@ -17,7 +17,7 @@ from vms_desktop.engine.clip_builder import ClipBuilder, ClipResult, ClipSpec, P
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
 from vms_desktop.engine.free_space import FreeSpaceGuard
 from vms_desktop.engine.preview import CameraPreview
-from vms_desktop.engine.segment_buffer import SegmentBuffer
+from vms_desktop.engine.segment_buffer import SegmentBuffer, archive_file_seconds
 from vms_desktop.engine.sources import DEFAULT_TIMEOUTS, Timeouts
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,10 @@ class Recorder:
                 retention_seconds=options.retention_seconds,
                 max_bytes=options.max_bytes_per_camera,
                 segment_seconds=options.segment_seconds,
+                # Files of many pieces for a long archive, one piece each for a short buffer.
+                file_seconds=archive_file_seconds(
+                    options.retention_seconds, options.segment_seconds
+                ),
                 clock=clock,
                 protected=options.protected.get(camera_id),
             )

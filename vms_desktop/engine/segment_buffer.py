@@ -1,12 +1,14 @@
-"""One camera's rolling buffer: keyframe-aligned MPEG-TS segments on disk, with UTC times.
+"""One camera's archive: footage files of keyframe-aligned MPEG-TS pieces on disk, with UTC times.
 
-Packets are copied without decoding into segments of about ``segment_seconds``, each starting on a
-video keyframe. MPEG-TS survives a crash (a cut-off file is still readable up to its last packet),
-and consecutive segments concatenate into one valid byte stream, so a clip reader opens one
-demuxer over a run of segments instead of paying an open per segment.
+Packets are copied without decoding into pieces of about ``segment_seconds``, each starting on a
+video keyframe and muxed as a stream of its own; consecutive pieces of one continuous stretch go
+into one file of up to ``file_seconds`` (a :class:`Segment`; layout in ``archive_files``).
+MPEG-TS survives a crash (a cut-off file is still readable up to its last packet), and
+consecutive pieces and files concatenate into one valid byte stream, so a reader opens one
+demuxer over a run of footage instead of paying an open per piece.
 
 Every packet's PTS/DTS is its UTC time in 90 kHz units (written modulo 2**33 by the muxer), so the
-files themselves say when each picture was seen; a segment's name gives its start (and, once
+files themselves say when each picture was seen; a file's name gives its start (and, once
 closed, its end) in milliseconds, so the index is rebuilt from a directory listing at start-up.
 The 33-bit timestamps wrap every 26.5 hours, so they are only ever resolved within one run of
 continuous footage, against that run's known UTC start (:class:`RunTimeline`); a reader never
@@ -15,21 +17,28 @@ hands one demuxer bytes from both sides of a hole or of a reconnect (``segment_s
 
 from __future__ import annotations
 
+import bisect
 import contextlib
-import io
 import logging
 import math
 import os
-import re
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
-import av
-
+from vms_desktop.engine.archive_files import (
+    IndexWriter,
+    PieceStart,
+    closed_name,
+    index_path,
+    millis,
+    open_name,
+    read_index,
+    scan,
+)
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
 
 log = logging.getLogger(__name__)
@@ -39,9 +48,8 @@ TS_WRAP = 1 << 33
 TS_TIME_BASE = Fraction(1, TS_HZ)
 # A hole shorter than this between segments is jitter, not missing footage.
 GAP_TOLERANCE = 0.5
-
-_CLOSED_NAME = re.compile(r"^(\d{13})_(\d{13})\.ts$")
-_OPEN_NAME = re.compile(r"^(\d{13})\.open\.ts$")
+# The longest a footage file grows; a month of sixteen cameras is then about 70,000 files.
+MAX_FILE_SECONDS = 600.0
 
 
 def to_ts(seconds: float) -> int:
@@ -86,13 +94,24 @@ class RunTimeline:
 DEMUX_OPTIONS = {"correct_ts_overflow": "0"}
 
 
-@dataclass
+def archive_file_seconds(retention_seconds: float, segment_seconds: float) -> float:
+    """How long footage files grow for a given retention: a twentieth of it, so pruning stays
+    within 5 % of the retention, from one piece up to :data:`MAX_FILE_SECONDS`.
+    """
+    return max(segment_seconds, min(MAX_FILE_SECONDS, retention_seconds / 20))
+
+
+@dataclass(slots=True)
 class Segment:
-    """A stretch of one camera's footage in one file, ``[start, end)`` in UTC seconds."""
+    """One footage file: a continuous stretch of one camera's footage, ``[start, end)`` in UTC
+    seconds, made of one or more pieces (see ``archive_files``).
+    """
 
     start: float
     end: float
-    path: Path
+    # Kept apart and joined when asked for: building a Path per file made start-up slow.
+    folder: Path
+    name: str
     size: int = 0
     closed: bool = True
     # Total packets; only known for segments written by this process.
@@ -100,8 +119,16 @@ class Segment:
     # The recording session (one connection of the camera) that wrote it; 0 when unknown
     # (found on disk at start-up).
     session: int = 0
-    # Counts the segments this process recorded (None for segments found on disk).
+    # Sequence number of the file's first piece among the pieces this process recorded (None
+    # for files found on disk); its later pieces follow on.
     sequence: int | None = None
+    # Where each piece begins while the file is being written (None: read the index file).
+    starts: list[PieceStart] | None = None
+
+    @property
+    def path(self) -> Path:
+        """Where the file is now (its name changes once, when it is closed)."""
+        return self.folder / self.name
 
     @property
     def duration(self) -> float:
@@ -137,132 +164,14 @@ class Gap:
         return self.end - self.start
 
 
-class _SegmentFile(io.RawIOBase):
-    """Write side of an open segment: counts bytes and wakes readers after every write."""
-
-    def __init__(self, buffer: SegmentBuffer, segment: Segment, fd: int) -> None:
-        super().__init__()
-        self._buffer = buffer
-        self._segment = segment
-        self._fd = fd
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        written = 0
-        while written < len(view):
-            written += os.write(self._fd, view[written:])
-        self._buffer._grew(self._segment, written)
-        return written
-
-    def close(self) -> None:
-        if not self.closed:
-            os.close(self._fd)
-        super().close()
-
-
-class SegmentWriter:
-    """Muxes one camera's packets into keyframe-aligned segments of a :class:`SegmentBuffer`.
-
-    Used by exactly one thread (the camera's worker). Call :meth:`start` with the source's
-    streams after each (re)connect, :meth:`write` for every packet with its UTC times, and
-    :meth:`finish` when the connection ends so the open segment is closed and a gap recorded.
-    """
-
-    def __init__(self, buffer: SegmentBuffer) -> None:
-        self._buffer = buffer
-        self._video: Any = None
-        self._audio: Any = None
-        self._out: Any = None
-        self._out_video: Any = None
-        self._out_audio: Any = None
-        self._segment: Segment | None = None
-        self._session = 0
-        self._last_time = 0.0
-        self._frame_seconds = 0.0
-
-    def start(self, video_stream: Any, audio_stream: Any | None) -> None:
-        """Begin a new recording session with these input streams (closes any open segment)."""
-        self.finish()
-        self._session = self._buffer._new_session()
-        self._video = video_stream
-        if audio_stream is not None and not audio_stream.codec_context.sample_rate:
-            # The muxer cannot describe audio whose parameters the probe never saw.
-            log.warning(
-                "camera %s: audio parameters unknown, recording video only",
-                self._buffer.camera_id,
-            )
-            audio_stream = None
-        self._audio = audio_stream
-        rate = video_stream.average_rate or video_stream.guessed_rate
-        self._frame_seconds = float(1 / rate) if rate else 1 / 15
-
-    def write(self, packet: Any, pts_time: float, dts_time: float) -> None:
-        """Store one packet whose presentation/decoding times are the given UTC seconds."""
-        is_video = packet.stream is self._video
-        if is_video and packet.is_keyframe and self._should_cut(pts_time):
-            self._cut(pts_time)
-        if self._out is None:
-            return  # nothing is recorded until the first video keyframe of a session
-        target = self._out_video if is_video else self._out_audio
-        if target is None:
-            return
-        packet.pts = to_ts(pts_time)
-        packet.dts = to_ts(dts_time)
-        packet.time_base = TS_TIME_BASE
-        packet.stream = target
-        self._out.mux(packet)
-        assert self._segment is not None
-        self._segment.packets += 1
-        if is_video:
-            self._last_time = max(self._last_time, pts_time)
-            self._buffer._extend(self._segment, self._last_time + self._frame_seconds)
-
-    def finish(self) -> None:
-        """Close the open segment, if any; the next packets start a new one on a keyframe."""
-        if self._out is not None:
-            try:
-                self._out.close()
-            except (av.FFmpegError, OSError) as exc:
-                log.warning("closing a buffer segment failed: %s", exc)
-            self._out = None
-        if self._segment is not None:
-            self._buffer._close(self._segment)
-            self._segment = None
-
-    def _should_cut(self, pts_time: float) -> bool:
-        if self._segment is None:
-            return True
-        # Cut at the first keyframe near the target length; timestamps jitter a little, so a
-        # keyframe a few frames early still counts.
-        return pts_time - self._segment.start >= self._buffer.segment_seconds * 0.75
-
-    def _cut(self, start: float) -> None:
-        self.finish()
-        segment, fd = self._buffer._open(start, self._session)
-        sink = _SegmentFile(self._buffer, segment, fd)
-        # mpegts_copyts keeps our UTC timestamps as given (the muxer would otherwise add 1.4 s);
-        # flush_packets hands every packet to the file at once so live readers see it.
-        out = av.open(
-            sink, "w", format="mpegts", options={"mpegts_copyts": "1", "flush_packets": "1"}
-        )
-        self._out_video = out.add_stream_from_template(self._video)
-        self._out_audio = (
-            out.add_stream_from_template(self._audio) if self._audio is not None else None
-        )
-        self._out = out
-        self._segment = segment
-
-
 class SegmentBuffer:
-    """One camera's segments on disk, kept for ``retention_seconds`` and ``max_bytes``.
+    """One camera's footage files on disk, kept for ``retention_seconds`` and ``max_bytes``.
 
-    Thread-safe: one writer (the camera worker) and any number of readers (clip builders).
-    Segments are removed oldest first once they are older than the retention time or the
-    buffer is over its size, except segments a reader still has pinned and segments overlapping
-    a protected span (kept whatever their age, and not counted in the size).
+    Thread-safe: one writer (the camera worker) and any number of readers (clip builders,
+    players, playlists). Files are removed oldest first once they are older than the retention
+    time or the buffer is over its size, except files a reader still has pinned and files
+    overlapping a protected span (kept whatever their age, and not counted in the size).
+    A file grows to ``file_seconds`` (default: one piece per file).
     """
 
     def __init__(
@@ -275,12 +184,14 @@ class SegmentBuffer:
         segment_seconds: float = 2.0,
         clock: WallClock = SYSTEM_CLOCK,
         protected: Mapping[str, tuple[float, float]] | None = None,
+        file_seconds: float | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.directory = root / camera_id
         self.retention_seconds = retention_seconds
         self.max_bytes = max_bytes
         self.segment_seconds = segment_seconds
+        self.file_seconds = max(segment_seconds, file_seconds or segment_seconds)
         self.clock = clock
         self.changed = threading.Condition()
         self._segments: list[Segment] = []
@@ -291,6 +202,10 @@ class SegmentBuffer:
         self._protected: dict[str, tuple[float, float]] = dict(protected or {})
         self._sessions = 0
         self._sequence = 0
+        # Sizes of the newest pieces written, to foresee what the next seconds need on disk.
+        self._recent_pieces: deque[int] = deque(maxlen=3)
+        # Set when space is short and only the file being written could give some.
+        self._split_file = False
         # End of the newest footage ever removed; footage before a restart's oldest counts too.
         self._evicted_until = -math.inf
         # Called after every prune, so a guard shared by all cameras watches the free space.
@@ -310,40 +225,71 @@ class SegmentBuffer:
     def covering(self, start: float, end: float) -> list[Segment]:
         """Segments that overlap ``[start, end]``, oldest first."""
         with self.changed:
-            return [s for s in self._segments if s.end > start and s.start < end]
+            segments = self._segments
+            # Files never overlap and are sorted by start, so their ends are sorted too.
+            low = bisect.bisect_right(segments, start, key=_end_of)
+            high = bisect.bisect_left(segments, end, lo=low, key=_start_of)
+            return segments[low:high]
 
     def segment_at_or_before(self, moment: float) -> Segment | None:
         """The latest segment starting at or before ``moment`` (its keyframe precedes it)."""
         with self.changed:
-            found = None
-            for segment in self._segments:
-                if segment.start <= moment + 1e-6:
-                    found = segment
-                else:
-                    break
-            return found
+            index = bisect.bisect_right(self._segments, moment + 1e-6, key=_start_of)
+            return self._segments[index - 1] if index else None
 
     def segment_after(self, segment: Segment) -> Segment | None:
         """The segment that follows ``segment`` in time, if one exists yet."""
         with self.changed:
-            for candidate in self._segments:
-                if candidate.start > segment.start:
-                    return candidate
-            return None
+            index = bisect.bisect_right(self._segments, segment.start, key=_start_of)
+            return self._segments[index] if index < len(self._segments) else None
 
     def pieces(self, segment: Segment) -> list[Piece]:
         """The complete pieces of ``segment``'s file, oldest first (not the one being written)."""
         with self.changed:
-            if not segment.closed or segment.size == 0:
-                return []
-            return [Piece(segment.start, segment.end, 0, segment.size, segment.sequence)]
+            starts = list(segment.starts) if segment.starts is not None else None
+            size, end, closed, first = segment.size, segment.end, segment.closed, segment.sequence
+        if starts is None:
+            starts = read_index(index_path(self.directory, segment.start), size)
+            if not starts or starts[0].offset != 0:
+                starts = [PieceStart(segment.start, 0)]  # no index: the file is one piece
+            # The index keeps microseconds, the file list its own figure: the first piece
+            # begins exactly where its file does.
+            starts[0] = PieceStart(segment.start, 0)
+        found: list[Piece] = []
+        for number, piece in enumerate(starts):
+            last = number == len(starts) - 1
+            if last and not closed:
+                break  # still being written
+            stop = size if last else starts[number + 1].offset
+            until = end if last else starts[number + 1].time
+            if stop <= piece.offset:
+                continue
+            sequence = None if first is None else first + number
+            found.append(Piece(piece.time, until, piece.offset, stop - piece.offset, sequence))
+        return found
+
+    def seek_point(self, segment: Segment, moment: float) -> PieceStart:
+        """Where a reader wanting ``moment`` starts in ``segment``'s file: the start of the piece
+        holding it (the piece being written included).
+        """
+        with self.changed:
+            starts = list(segment.starts) if segment.starts is not None else None
+            size = segment.size
+        if starts is None:
+            starts = read_index(index_path(self.directory, segment.start), size)
+        best = PieceStart(segment.start, 0)
+        for piece in starts:
+            if piece.time > moment + 1e-6:
+                break
+            best = piece
+        return best
 
     def file_path(self, file_key: int) -> Path | None:
         """Current path of the file that began at ``file_key`` ms, or None once it is gone."""
         with self.changed:
-            for segment in self._segments:
-                if round(segment.start * 1000) == file_key:
-                    return segment.path
+            index = bisect.bisect_left(self._segments, file_key, key=_key_of)
+            if index < len(self._segments) and _key_of(self._segments[index]) == file_key:
+                return self._segments[index].path
             return None
 
     def gaps(self, start: float, end: float, *, until: float | None = None) -> list[Gap]:
@@ -461,8 +407,7 @@ class SegmentBuffer:
                 removed.append(oldest)
                 self._evicted_until = max(self._evicted_until, oldest.end)
         for segment in removed:
-            with contextlib.suppress(FileNotFoundError):
-                segment.path.unlink()
+            self._unlink(segment)
         if self.space_check is not None:
             self.space_check()
         return removed
@@ -476,10 +421,10 @@ class SegmentBuffer:
         with self.changed:
             return self._evicted_until
 
-    def recent_segment_bytes(self, count: int = 3) -> int:
-        """Size of the largest of the newest ``count`` closed segments (0 when none)."""
+    def recent_segment_bytes(self) -> int:
+        """Size of the largest of the newest pieces written (0 when none yet)."""
         with self.changed:
-            return max((s.size for s in self._segments[-count:] if s.closed), default=0)
+            return max(self._recent_pieces, default=0)
 
     def evictable(self) -> Segment | None:
         """The oldest segment that may be removed to free space (closed, unpinned,
@@ -488,6 +433,12 @@ class SegmentBuffer:
         with self.changed:
             pinned = min(self._pins.values(), default=math.inf)
             for oldest in self._segments:
+                if not oldest.closed and oldest.end <= pinned and not self._is_protected(oldest):
+                    # Only the file being written is left to give: it ends at its next
+                    # piece, so its footage so far can go then (a long file would otherwise
+                    # hold minutes of it out of reach of a full disk).
+                    self._split_file = True
+                    return None
                 if not oldest.closed or oldest.end > pinned:
                     return None
                 if not self._is_protected(oldest):
@@ -505,9 +456,14 @@ class SegmentBuffer:
             # By identity: the guard picked this very segment.
             self._segments.pop(next(i for i, s in enumerate(self._segments) if s is segment))
             self._evicted_until = max(self._evicted_until, segment.end)
+        self._unlink(segment)
+        return True
+
+    def _unlink(self, segment: Segment) -> None:
         with contextlib.suppress(FileNotFoundError):
             segment.path.unlink()
-        return True
+        with contextlib.suppress(FileNotFoundError):
+            index_path(self.directory, segment.start).unlink()
 
     # ---- writer side (SegmentWriter) -----------------------------------------------------
 
@@ -517,27 +473,59 @@ class SegmentBuffer:
             return self._sessions
 
     def _open(self, start: float, session: int) -> tuple[Segment, int]:
-        millis = round(start * 1000)
-        path = self.directory / f"{millis:013d}.open.ts"
-        # Created before it is listed, so a reader never finds a listed segment missing.
+        path = self.directory / open_name(start)
+        # Created before it is listed, so a reader never finds a listed file missing.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with self.changed:
             if self._segments and self._segments[-1].end > start:
-                # A restarted source can produce a time the last segment already covers;
-                # clamp so segments never overlap.
+                # A restarted source can produce a time the last file already covers;
+                # clamp so files never overlap.
                 self._segments[-1].end = start
             self._sequence += 1
             segment = Segment(
                 start=start,
                 end=start,
-                path=path,
+                folder=self.directory,
+                name=path.name,
                 closed=False,
                 session=session,
                 sequence=self._sequence,
+                starts=[PieceStart(start, 0)],
             )
             self._segments.append(segment)
             self.changed.notify_all()
         return segment, fd
+
+    def _carries_on(self, segment: Segment, start: float) -> bool:
+        """Whether a piece starting at ``start`` may go on in ``segment``'s file: no hole, no
+        step back in time, and the file not yet at its length.
+        """
+        with self.changed:
+            split, self._split_file = self._split_file, False
+            return (
+                not split
+                and abs(start - segment.end) <= GAP_TOLERANCE
+                and start - segment.start < self.file_seconds - self.segment_seconds * 0.25
+            )
+
+    def _new_piece(self, segment: Segment, start: float, index: IndexWriter | None) -> None:
+        with self.changed:
+            entry = PieceStart(start, segment.size)
+            assert segment.starts is not None
+            segment.starts.append(entry)
+            segment.end = max(segment.end, start)
+            self._sequence += 1
+        if index is not None:
+            index.append(entry)
+
+    def _piece_closed(self, segment: Segment) -> None:
+        with self.changed:
+            if segment.starts:
+                self._recent_pieces.append(segment.size - segment.starts[-1].offset)
+            ends_file = segment.closed
+        if not ends_file:
+            # Space is watched per piece, not per file: a long file grows for minutes.
+            self.prune()
 
     def _grew(self, segment: Segment, count: int) -> None:
         with self.changed:
@@ -549,71 +537,48 @@ class SegmentBuffer:
             segment.end = max(segment.end, end)
 
     def _close(self, segment: Segment) -> None:
-        final = self.directory / (
-            f"{round(segment.start * 1000):013d}_{round(segment.end * 1000):013d}.ts"
-        )
+        final = self.directory / closed_name(segment.start, segment.end, segment.size)
         with self.changed:
             # Renamed under the lock so a reader never sees the old name gone and the new one
             # not yet recorded.
             try:
                 if segment.packets == 0:
-                    segment.path.unlink()
                     self._segments.remove(segment)
+                    self._unlink(segment)
                 else:
                     os.replace(segment.path, final)
-                    segment.path = final
+                    segment.name = final.name
             except (OSError, ValueError) as exc:
-                log.warning("finalising buffer segment failed: %s", exc)
+                log.warning("finalising a footage file failed: %s", exc)
             segment.closed = True
+            # Its pieces are on disk now; a closed file's index is read when asked for.
+            segment.starts = None
             self.changed.notify_all()
         self.prune()
 
     # ---- start-up ------------------------------------------------------------------------
 
     def _load(self) -> None:
-        found: list[Segment] = []
-        for entry in sorted(self.directory.iterdir()):
-            closed = _CLOSED_NAME.match(entry.name)
-            if closed:
-                found.append(
-                    Segment(
-                        start=int(closed.group(1)) / 1000,
-                        end=int(closed.group(2)) / 1000,
-                        path=entry,
-                        size=entry.stat().st_size,
-                    )
-                )
-                continue
-            if _OPEN_NAME.match(entry.name):
-                recovered = _recover(entry)
-                if recovered is not None:
-                    found.append(recovered)
-                continue
-            if entry.name.endswith(".tmp"):
-                entry.unlink(missing_ok=True)
-        found.sort(key=lambda s: s.start)
-        self._segments = found
+        self._segments = [
+            Segment(
+                start=found.start,
+                end=found.end,
+                folder=self.directory,
+                name=found.name,
+                size=found.size,
+            )
+            for found in scan(self.directory, DEMUX_OPTIONS)
+        ]
         self.prune()
 
 
-def _recover(path: Path) -> Segment | None:
-    """Close a segment left open by a crash: find its last packet time and rename it."""
-    start = int(path.name.split(".")[0]) / 1000
-    end = start
-    try:
-        with av.open(str(path), options=DEMUX_OPTIONS) as container:
-            video = container.streams.video[0]
-            timeline = RunTimeline(start)
-            for packet in container.demux(video):
-                if packet.pts is not None:
-                    shown = float((packet.duration or 0) * packet.time_base)
-                    end = max(end, timeline.resolve(packet.pts) + shown)
-    except (av.FFmpegError, IndexError, OSError):
-        pass  # a torn tail ends the file where it stops making sense
-    if end <= start:
-        path.unlink(missing_ok=True)
-        return None
-    final = path.with_name(f"{round(start * 1000):013d}_{round(end * 1000):013d}.ts")
-    os.replace(path, final)
-    log.info("recovered buffer segment %s after an unclean stop", final.name)
-    return Segment(start=start, end=end, path=final, size=final.stat().st_size)
+def _start_of(segment: Segment) -> float:
+    return segment.start
+
+
+def _end_of(segment: Segment) -> float:
+    return segment.end
+
+
+def _key_of(segment: Segment) -> int:
+    return millis(segment.start)

@@ -48,6 +48,9 @@ class _ReadPosition:
 class SegmentStream(io.RawIOBase):
     """A read-only byte stream over a buffer from ``start`` on, one run at a time, live at its tail.
 
+    It begins at the piece holding ``start`` (or the first footage after it), so its first
+    bytes are a keyframe's.
+
     Reading past the newest data waits for the writer (or for the next segment after a
     reconnect) until the stream is stopped or ``deadline`` (UTC seconds) passes, so a clip
     builder can demux footage as it is recorded; every such wait runs inside
@@ -74,15 +77,18 @@ class SegmentStream(io.RawIOBase):
         self.buffer = buffer
         self.deadline = deadline
         self.clock = clock or buffer.clock
-        self.run_start = first.start
         # Set at the end of a run when a later segment exists that does not continue it.
         self.following: Segment | None = None
-        skip = 0
         if first.closed and first.end < start - GAP_TOLERANCE:
             # Footage that ended before the window is of no use: start at its end, so the run
             # is empty and the next one is the first with pictures for the window.
-            skip = first.size
-        self._position = _ReadPosition(first, offset=skip)
+            self.run_start = first.end
+            self._position = _ReadPosition(first, offset=first.size)
+        else:
+            # A long file is entered at the piece holding ``start`` (a keyframe, fresh tables).
+            entry = buffer.seek_point(first, start)
+            self.run_start = entry.time
+            self._position = _ReadPosition(first, offset=entry.offset)
         self._pin = buffer.pin(first.start)
         self._stopped = threading.Event()
         self._while_waiting = while_waiting

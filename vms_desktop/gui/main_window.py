@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 from pathlib import Path
 
@@ -25,15 +26,20 @@ from vms_desktop.domain.clip_query import ClipQuery
 from vms_desktop.domain.errors import operator_text
 from vms_desktop.engine.console_port import StorageStatus
 from vms_desktop.gui.bridge import EngineBridge
+from vms_desktop.gui.dashboard import DashboardPanel
 from vms_desktop.gui.event_feed import EventFeedPanel
 from vms_desktop.gui.library import ClipLibraryPanel
 from vms_desktop.gui.live_view import LiveGrid
-from vms_desktop.gui.player import ClipPlayer
+from vms_desktop.gui.player import SPEEDS, ArchivePlayer, ClipPlayer
+from vms_desktop.gui.player.archive_player import MAX_CAMERAS
 from vms_desktop.gui.resources import app_icon
 from vms_desktop.gui.tasks import BackgroundTasks
-from vms_desktop.gui.timeline import DashboardPanel, TimelinePlot
+from vms_desktop.gui.timeline import TimelinePlot
 
 log = logging.getLogger(__name__)
+
+# Where a live tile's or a camera's archive starts playing: a moment an operator just missed.
+ARCHIVE_LOOKBACK = 30.0
 
 
 class MainWindow(QMainWindow):
@@ -62,17 +68,19 @@ class MainWindow(QMainWindow):
         # The service is asked off the GUI thread only, through these tasks.
         self._tasks = BackgroundTasks(2, self)
 
-        self.live = LiveGrid(console, self)
+        self.live = LiveGrid(console, self, archive=console.open_archive, coverage=console.coverage)
         self.setCentralWidget(self.live)
         self.events = EventFeedPanel(self)
         self.events.set_cameras(camera_ids)
         self.library = ClipLibraryPanel(console, cameras=camera_ids, parent=self)
         self.player = ClipPlayer(self)
+        self.archive = ArchivePlayer(console.open_archive, console.coverage, self)
         self.timeline = TimelinePlot(console, self)
         self.dashboard = DashboardPanel(console, self)
         self.docks = {
             "events": self._dock("Events", self.events, Qt.DockWidgetArea.RightDockWidgetArea),
             "player": self._dock("Player", self.player, Qt.DockWidgetArea.RightDockWidgetArea),
+            "archive": self._dock("Archive", self.archive, Qt.DockWidgetArea.RightDockWidgetArea),
             "library": self._dock(
                 "Clip library", self.library, Qt.DockWidgetArea.BottomDockWidgetArea
             ),
@@ -83,6 +91,8 @@ class MainWindow(QMainWindow):
                 "Dashboard", self.dashboard, Qt.DockWidgetArea.BottomDockWidgetArea
             ),
         }
+        self.tabifyDockWidget(self.docks["player"], self.docks["archive"])
+        self.docks["player"].raise_()
         self.tabifyDockWidget(self.docks["library"], self.docks["timeline"])
         self.tabifyDockWidget(self.docks["timeline"], self.docks["dashboard"])
         self.docks["library"].raise_()
@@ -103,6 +113,12 @@ class MainWindow(QMainWindow):
         self.events.mark_requested.connect(self._on_mark_requested)
         self.events.camera_chosen.connect(self._on_camera_chosen)
         self.timeline.event_clicked.connect(self.play_event)
+        self.timeline.archive_requested.connect(self.play_archive)
+        self.timeline.scrubbing.connect(self._on_timeline_scrubbing)
+        self.archive.moment_changed.connect(self.timeline.show_moment)
+        self.archive.cameras_changed.connect(self.timeline.show_played)
+        self.archive.live_requested.connect(self.go_live)
+        self.archive.failed.connect(self.show_notice)
         self.timeline.notice.connect(self.show_notice)
         self.library.play_requested.connect(self._on_library_play)
         self.live.camera_activated.connect(self._on_camera_chosen)
@@ -159,10 +175,37 @@ class MainWindow(QMainWindow):
         events.addAction(mark)
         self.mark_action = mark
 
+        self._build_archive_menu()
+
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About vms_desktop", self)
         about.triggered.connect(self._on_about)
         help_menu.addAction(about)
+
+    def _build_archive_menu(self) -> None:
+        """Playback keys of the archive: they act while the archive or the timeline has focus
+        (the clip player keeps its own keys when it has focus).
+        """
+        menu = self.menuBar().addMenu("&Archive")
+        archive = self.archive
+        entries = (
+            ("&Play / pause", "Space", archive.toggle_playing),
+            ("Previous &frame", ",", lambda: archive.step(-1)),
+            ("&Next frame", ".", lambda: archive.step(+1)),
+            ("&Slower", "[", lambda: self._change_speed(-1)),
+            ("&Faster", "]", lambda: self._change_speed(+1)),
+            ("Go &live", "L", archive.request_live),
+        )
+        self.archive_actions: dict[str, QAction] = {}
+        for text, keys, slot in entries:
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+            for place in (self.docks["archive"], self.docks["timeline"]):
+                place.addAction(action)
+            self.archive_actions[text.replace("&", "")] = action
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -268,7 +311,71 @@ class MainWindow(QMainWindow):
         menu = QMenu(self)
         mark = menu.addAction(f"Mark event on {camera_id}")
         mark.triggered.connect(lambda: self._on_mark_requested(camera_id))
+        menu.addSeparator()
+        if self.live.tile(camera_id).archive is None:
+            back = menu.addAction(f"Archive: from {ARCHIVE_LOOKBACK:g} s ago")
+            back.triggered.connect(
+                lambda: self.live.show_archive(camera_id, time.time() - ARCHIVE_LOOKBACK)
+            )
+        else:
+            live = menu.addAction("Back to live")
+            live.triggered.connect(lambda: self.live.show_live(camera_id))
+        menu.addAction(self._menu_entry(f"Open {camera_id} in the archive player", camera_id))
+        self.camera_menu = menu
         menu.popup(position)  # type: ignore[arg-type]
+
+    def _menu_entry(self, text: str, camera_id: str) -> QAction:
+        action = QAction(text, self)
+        action.triggered.connect(
+            lambda: self.play_archive(camera_id, time.time() - ARCHIVE_LOOKBACK, False)
+        )
+        return action
+
+    # ---- archive -----------------------------------------------------------------------------
+
+    def play_archive(self, camera_id: str, moment: float, add: bool = False) -> None:
+        """Play a camera's archive from ``moment`` in the archive player.
+
+        With ``add`` (Ctrl-click), the camera joins the cameras played, in step (up to four),
+        or leaves them if it was one of several. Without, a camera of a synchronized view
+        moves the whole view to ``moment``; any other camera is played alone.
+        """
+        self.docks["archive"].show()
+        self.docks["archive"].raise_()
+        archive = self.archive
+        played = archive.camera_ids
+        if add and played:
+            if camera_id not in played:
+                if not archive.add_camera(camera_id):
+                    self.show_notice(f"The archive plays at most {MAX_CAMERAS} cameras in step")
+            elif len(played) > 1:
+                archive.remove_camera(camera_id)
+            return
+        if camera_id in played and len(played) > 1:
+            archive.seek(moment)
+            archive.play()
+        else:
+            archive.open([camera_id], moment, play=True)
+        archive.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def go_live(self, camera_ids: list[str]) -> None:
+        """Leave the archive player for the live pictures of ``camera_ids``."""
+        self.archive.close_archive()
+        if camera_ids:
+            self.live.select(camera_ids[0], by_operator=True)
+            self.live.tile(camera_ids[0]).setFocus(Qt.FocusReason.OtherFocusReason)
+        self.show_notice(f"Live: {', '.join(camera_ids)}" if camera_ids else "Live")
+
+    def _on_timeline_scrubbing(self, moment: float, ended: bool) -> None:
+        if ended:
+            self.archive.seek(moment)
+        else:
+            self.archive.scrub(moment)
+
+    def _change_speed(self, direction: int) -> None:
+        speeds = list(SPEEDS)
+        index = speeds.index(self.archive.clock.speed) + direction
+        self.archive.set_speed(speeds[max(0, min(len(speeds) - 1, index))])
 
     def _on_library_play(self, meta: ClipMeta, source: str) -> None:
         self.docks["player"].raise_()
@@ -348,6 +455,7 @@ class MainWindow(QMainWindow):
         self.tray.hide()
         self._status_timer.stop()
         self.live.stop()
+        self.archive.shutdown()
         self.timeline.stop()
         self.dashboard.stop()
         self._tasks.close()

@@ -38,7 +38,9 @@ def open_and_close_console(
     event_id: str,
     timeout: float,
 ) -> str:
-    """Show the main window, wait for a live picture and the clip in the library, then close."""
+    """Show the main window, wait for a live picture, play a recorded moment in the archive,
+    wait for the clip in the library, then close.
+    """
     route_qt_messages()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -56,6 +58,7 @@ def open_and_close_console(
             if not _wait_until(app, lambda: tile.has_picture, timeout):
                 raise ConsoleCheckError(f"no live picture from {camera_id!r} after {timeout:.0f} s")
             live_after = time.monotonic() - started
+            archive = _play_archive(app, console, window, camera_id, timeout)
             listed = ""
             if event_id:
                 model = window.library.model
@@ -72,4 +75,35 @@ def open_and_close_console(
             window.deleteLater()
             app.processEvents()
     platform = app.platformName()
-    return f"{platform} window {size}, {camera_id!r} live after {live_after:.1f} s{listed}, closed"
+    return (
+        f"{platform} window {size}, {camera_id!r} live after {live_after:.1f} s, "
+        f"{archive}{listed}, closed"
+    )
+
+
+def _play_archive(
+    app: QApplication, console: Console, window: MainWindow, camera_id: str, timeout: float
+) -> str:
+    """Play the camera's recorded footage from its first second in the archive player."""
+    ranges: list[float] = []
+
+    def recorded() -> bool:
+        now = time.time()
+        found = console.coverage(camera_id, now - 3600, now).ranges
+        ranges[:] = [found[0].start] if found and found[0].duration >= 1.0 else []
+        return bool(ranges)
+
+    if not _wait_until(app, recorded, timeout):
+        raise ConsoleCheckError(f"no recorded second of {camera_id!r} to play")
+    moment = ranges[0] + 0.5
+    window.play_archive(camera_id, moment)
+    shown = window.archive
+    shown.pause()
+    asked = shown.moment
+    if not _wait_until(app, lambda: shown.shown_moment is not None, timeout):
+        raise ConsoleCheckError(f"the archive of {camera_id!r} shows no picture")
+    offset = (shown.shown_moment or 0.0) - asked
+    if not -0.5 <= offset <= 0.001:
+        raise ConsoleCheckError(f"the archive showed a picture {offset:+.3f} s off the moment")
+    window.archive.close_archive()
+    return f"the archive plays ({offset * 1000:+.0f} ms)"

@@ -1,25 +1,22 @@
-"""Timeline of buffered footage, events and bookmarks per camera, and the dashboard charts
+"""Timeline of recorded footage, events and bookmarks per camera, with the archive's playhead
 (pyqtgraph).
 
-Both read the catalogue and the bookmarks only off the GUI thread; the buffer's segment list
-is in memory.
-Time axes show local time, their title names the zone.
+It reads the footage, the catalogue and the bookmarks only off the GUI thread. Time axes show
+local time, their title names the zone.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QShowEvent
-from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from vms_desktop.domain.clip import ClipJob, ClipMeta
 from vms_desktop.domain.clip_query import ClipQuery
@@ -29,13 +26,13 @@ from vms_desktop.engine.console_port import (
     BookmarkQuery,
     CatalogueChange,
     Console,
-    DashboardFigures,
 )
 from vms_desktop.gui import palette
 from vms_desktop.gui.bookmark_dialog import BookmarkDialog
 from vms_desktop.gui.tasks import BackgroundTasks
 from vms_desktop.gui.time_text import current_zone_label, utc_offset
 from vms_desktop.gui.timeline_model import ExportRange, TimelineModel
+from vms_desktop.gui.timeline_playhead import Playhead
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +66,14 @@ class LocalTimeAxis(pg.DateAxisItem):  # type: ignore[misc]  # pyqtgraph has no 
 
 class LaneViewBox(pg.ViewBox):  # type: ignore[misc]  # pyqtgraph has no types
     """The timeline's view: a drag pans it, a drag with Shift held selects a stretch of time,
-    and :attr:`on_context` hears where (in plot coordinates) the context menu was asked for,
-    before the menu shows, so the menu's actions can depend on the place.
+    a left click tells where it landed, and :attr:`on_context` hears where (in plot
+    coordinates) the context menu was asked for, before the menu shows, so the menu's actions
+    can depend on the place.
     """
 
     # (x where the drag began, y where it began, x where it is now, whether it ended)
     selecting = Signal(float, float, float, bool)
+    clicked = Signal(float, float, bool)  # x, y, whether Ctrl was held
 
     def __init__(self) -> None:
         super().__init__()
@@ -90,6 +89,15 @@ class LaneViewBox(pg.ViewBox):  # type: ignore[misc]  # pyqtgraph has no types
         here: QPointF = self.mapSceneToView(ev.scenePos())
         self.selecting.emit(began.x(), began.y(), here.x(), bool(ev.isFinish()))
 
+    def mouseClickEvent(self, ev: Any) -> None:  # pyqtgraph calls it by this name
+        if ev.button() != Qt.MouseButton.LeftButton:
+            super().mouseClickEvent(ev)
+            return
+        ev.accept()
+        point: QPointF = self.mapSceneToView(ev.scenePos())
+        ctrl = bool(ev.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        self.clicked.emit(point.x(), point.y(), ctrl)
+
     def raiseContextMenu(self, ev: Any) -> None:  # pyqtgraph calls it by this name
         if self.on_context is not None:
             point = self.mapSceneToView(ev.scenePos())
@@ -101,13 +109,17 @@ class TimelinePlot(QWidget):
     """One lane per camera: blue where footage is buffered, dots where events happened, stars
     where bookmarks are (gold when they protect their footage; the note shows on hover).
 
-    Pan and zoom along time with the mouse; clicking an event's dot asks for its clip; a drag
-    along a lane with Shift held exports that stretch as a clip; the context menu bookmarks the
-    moment under the pointer, or deletes the bookmark there. What is drawn is :attr:`model`'s
-    state.
+    Pan and zoom along time with the mouse; clicking an event's dot asks for its clip; clicking
+    elsewhere on a lane asks for that camera's archive at that moment (with Ctrl held: adds the
+    camera to the synchronized view); the playhead marks the moment played and dragging it
+    scrubs; a drag along a lane with Shift held exports that stretch as a clip; the context
+    menu bookmarks the moment under the pointer, or deletes the bookmark there. What is drawn
+    is :attr:`model`'s state.
     """
 
     event_clicked = Signal(str)  # event id
+    archive_requested = Signal(str, float, bool)  # camera id, moment, add to the view played
+    scrubbing = Signal(float, bool)  # moment of the dragged playhead, whether the drag ended
     notice = Signal(str)  # a line for the status bar (an export or a bookmark refused, ...)
 
     def __init__(
@@ -165,6 +177,9 @@ class TimelinePlot(QWidget):
             self.plot.addItem(item)
         self._events.sigClicked.connect(self._on_points_clicked)
         self.view_box.selecting.connect(self._on_selecting)
+        self.view_box.clicked.connect(self._on_lane_clicked)
+        self.playhead = Playhead(self.plot, LANE_HEIGHT)
+        self.playhead.scrubbing.connect(self.scrubbing)
         # Where the context menu was asked for: a camera and a moment, and a bookmark there.
         self.context_place: tuple[str, float] | None = None
         self.context_bookmark: Bookmark | None = None
@@ -177,6 +192,12 @@ class TimelinePlot(QWidget):
         self.delete_bookmark_action.triggered.connect(self._on_delete_bookmark_here)
         menu.addAction(self.bookmark_action)
         menu.addAction(self.delete_bookmark_action)
+        self.play_here_action = QAction("Play archive from here", menu)
+        self.play_here_action.triggered.connect(lambda: self._on_archive_here(add=False))
+        self.add_to_view_action = QAction("Add to synchronized view", menu)
+        self.add_to_view_action.triggered.connect(lambda: self._on_archive_here(add=True))
+        menu.addAction(self.play_here_action)
+        menu.addAction(self.add_to_view_action)
         self.view_box.on_context = self.point_at
         self._reading: tuple[float, float] | None = None
         self._tasks = BackgroundTasks(1, self)
@@ -324,6 +345,8 @@ class TimelinePlot(QWidget):
             reach = (end - start) * _BOOKMARK_REACH
             self.context_bookmark = self.model.bookmark_near(self.model.lanes[camera_id], x, reach)
         self.bookmark_action.setEnabled(self.context_place is not None)
+        self.play_here_action.setEnabled(self.context_place is not None)
+        self.add_to_view_action.setEnabled(self.context_place is not None)
         self.delete_bookmark_action.setVisible(self.context_bookmark is not None)
 
     def ask_bookmark(self, camera_id: str, when: float) -> BookmarkDialog:
@@ -476,105 +499,27 @@ class TimelinePlot(QWidget):
     def _on_user_moved(self, *args: object) -> None:
         self.follow_now = False
 
+    # ---- archive -------------------------------------------------------------------------
+
+    def show_played(self, camera_ids: list[str]) -> None:
+        """The cameras the archive player plays (marked at the playhead); none hides it."""
+        self.playhead.set_cameras(camera_ids, self.model.lanes)
+
+    def show_moment(self, moment: float) -> None:
+        """Draw the moment the archive player shows (the view follows it unless it follows
+        the present).
+        """
+        self.playhead.set_moment(moment, follow=not self.follow_now)
+
+    def _on_lane_clicked(self, x: float, y: float, add: bool) -> None:
+        camera_id = self.model.camera_at(y)
+        if camera_id is not None:
+            self.archive_requested.emit(camera_id, x, add)
+
+    def _on_archive_here(self, *, add: bool) -> None:
+        if self.context_place is not None:
+            self.archive_requested.emit(*self.context_place, add)
+
     def _on_points_clicked(self, item: object, points: list[pg.SpotItem], *args: object) -> None:
         if points:
             self.activate_event(str(points[0].data()))
-
-
-class DashboardPanel(QWidget):
-    """Charts: clips per hour (24 h), storage used, upload queue and camera frame rates."""
-
-    sampled = Signal()  # a sample arrived and the charts show it
-
-    HISTORY = 300  # samples kept (10 minutes at one every 2 s)
-
-    def __init__(
-        self,
-        console: Console,
-        parent: QWidget | None = None,
-        refresh_ms: int = 2000,
-    ) -> None:
-        super().__init__(parent)
-        self.console = console
-        self._times: deque[float] = deque(maxlen=self.HISTORY)
-        self._storage: deque[float] = deque(maxlen=self.HISTORY)
-        self._queue: deque[float] = deque(maxlen=self.HISTORY)
-        self._fps: dict[str, deque[float]] = {
-            camera.id: deque(maxlen=self.HISTORY) for camera in console.cameras
-        }
-        self.per_hour = self._plot("Clips per hour (24 h)", date_axis=True)
-        self._hour_bars = pg.BarGraphItem(x=[], height=[], width=3000, brush=palette.CHART_BARS)
-        self.per_hour.addItem(self._hour_bars)
-        self.storage = self._plot("Storage used (MB)", date_axis=True)
-        self._storage_curve = self.storage.plot(pen=pg.mkPen(palette.CHART_STORAGE, width=2))
-        self.queue = self._plot("Upload queue", date_axis=True)
-        self._queue_curve = self.queue.plot(pen=pg.mkPen(palette.PENDING, width=2), stepMode=None)
-        self.fps = self._plot("Camera fps", date_axis=True)
-        self.fps.addLegend(offset=(5, 5))
-        colours = palette.CAMERA_LINES
-        self._fps_curves = {
-            cam: self.fps.plot(name=cam, pen=pg.mkPen(colours[i % len(colours)], width=2))
-            for i, cam in enumerate(self._fps)
-        }
-        self._tasks = BackgroundTasks(1, self)
-        layout = QGridLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.per_hour, 0, 0)
-        layout.addWidget(self.storage, 0, 1)
-        layout.addWidget(self.queue, 1, 0)
-        layout.addWidget(self.fps, 1, 1)
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self.sample)
-        self._timer.start(refresh_ms)
-        self.sample()
-
-    def _plot(self, title: str, *, date_axis: bool) -> pg.PlotWidget:
-        axis = {"bottom": LocalTimeAxis()} if date_axis else {}
-        plot = pg.PlotWidget(axisItems=axis, title=title)
-        plot.setBackground(palette.PLOT_BACKGROUND)
-        plot.showGrid(x=True, y=True, alpha=0.15)
-        plot.setMouseEnabled(x=False, y=False)
-        plot.getPlotItem().hideButtons()
-        return plot
-
-    def stop(self) -> None:
-        """Stop sampling (the window is closing)."""
-        self._timer.stop()
-        self._tasks.close()
-
-    def sample(self) -> None:
-        """Take one sample of every series (off the GUI thread) and redraw when it is in."""
-        console = self.console
-
-        def measure() -> DashboardFigures:
-            return console.dashboard_figures(datetime.now(UTC) - timedelta(hours=24))
-
-        def failed(error: Exception) -> None:
-            log.warning("dashboard not refreshed: %s", error)
-
-        self._tasks.submit(measure, self._draw, failed, key="sample")
-
-    def _draw(self, sample: DashboardFigures) -> None:
-        now = sample.when
-        self._times.append(now)
-        self._storage.append(sample.stored_bytes / 1e6)
-        self._queue.append(float(sample.upload_queue))
-        for camera_id, fps in sample.fps.items():
-            if camera_id in self._fps:
-                self._fps[camera_id].append(fps)
-        times = np.fromiter(self._times, float)
-        self._storage_curve.setData(times, np.fromiter(self._storage, float))
-        self._queue_curve.setData(times, np.fromiter(self._queue, float))
-        for cam, curve in self._fps_curves.items():
-            values = np.fromiter(self._fps[cam], float)
-            curve.setData(times[-len(values) :], values)
-        hours = sample.clips_per_hour
-        self._hour_bars.setOpts(
-            x=[h / 1000 + 1800 for h in hours], height=list(hours.values()), width=3000
-        )
-        self.per_hour.setXRange(now - 24 * 3600, now, padding=0.01)
-        for plot in (self.per_hour, self.storage, self.queue, self.fps):
-            axis = plot.getAxis("bottom")
-            if isinstance(axis, LocalTimeAxis):
-                axis.follow_zone()
-        self.sampled.emit()

@@ -1,7 +1,9 @@
-"""The clip player: frame-exact playback of a stored clip with its wall clock and event marker."""
+"""The players: frame-exact playback of stored clips, and the archive played from any moment."""
 
+from vms_desktop.gui.player.archive_clock import GapMode
+from vms_desktop.gui.player.archive_player import ArchivePlayer
 from vms_desktop.gui.player.clip_player import SPEEDS, ClipPlayer
 from vms_desktop.gui.player.seek_bar import EventSeekBar
 from vms_desktop.gui.player.surface import VideoSurface
 
-__all__ = ["SPEEDS", "ClipPlayer", "EventSeekBar", "VideoSurface"]
+__all__ = ["SPEEDS", "ArchivePlayer", "ClipPlayer", "EventSeekBar", "GapMode", "VideoSurface"]
