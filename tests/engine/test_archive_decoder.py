@@ -117,9 +117,14 @@ def small_camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_buffer(directory: Path, clock: WallClock) -> SegmentBuffer:
-    # Keeps footage of any age; 2 s files of 1 s keyframe-aligned pieces.
+    # Keeps footage of any age, in files of about 3 s made of 1 s keyframe-aligned pieces.
     return SegmentBuffer(
-        directory, "cam01", retention_seconds=1e12, segment_seconds=2.0, clock=clock
+        directory,
+        "cam01",
+        retention_seconds=1e12,
+        segment_seconds=1.0,
+        file_seconds=3.0,
+        clock=clock,
     )
 
 
@@ -146,7 +151,9 @@ def player(archive: SegmentBuffer) -> Iterator[Player]:
 def test_the_archive_holds_several_files_a_hole_and_a_restart(archive: SegmentBuffer) -> None:
     files = archive.segments()
     assert len(archive.covering(FIRST.start, FIRST.end)) >= 3
-    assert sum(len(archive.pieces(f)) for f in files) >= len(files)
+    # Every second a piece: 18 s of footage in 7 files.
+    assert len(files) == 7
+    assert sum(len(archive.pieces(f)) for f in files) == 18
     sessions = {f.session for f in files}
     assert len(sessions) == 3
     assert [
