@@ -117,9 +117,14 @@ def small_camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_buffer(directory: Path, clock: WallClock) -> SegmentBuffer:
-    # Keeps footage of any age; 2 s files of 1 s keyframe-aligned pieces.
+    # Keeps footage of any age, in files of about 3 s made of 1 s keyframe-aligned pieces.
     return SegmentBuffer(
-        directory, "cam01", retention_seconds=1e12, segment_seconds=2.0, clock=clock
+        directory,
+        "cam01",
+        retention_seconds=1e12,
+        segment_seconds=1.0,
+        file_seconds=3.0,
+        clock=clock,
     )
 
 
@@ -146,7 +151,9 @@ def player(archive: SegmentBuffer) -> Iterator[Player]:
 def test_the_archive_holds_several_files_a_hole_and_a_restart(archive: SegmentBuffer) -> None:
     files = archive.segments()
     assert len(archive.covering(FIRST.start, FIRST.end)) >= 3
-    assert sum(len(archive.pieces(f)) for f in files) >= len(files)
+    # Every second a piece: 18 s of footage in 7 files.
+    assert len(files) == 7
+    assert sum(len(archive.pieces(f)) for f in files) == 18
     sessions = {f.session for f in files}
     assert len(sessions) == 3
     assert [
@@ -217,7 +224,7 @@ def test_playing_on_crosses_files_and_pieces_without_reopening(
         check_picture(player.picture(moment), moment, FIRST)
     assert player.decoder.opened_runs == 2  # back to the start once
     # Into the hole, then on from where the footage resumes: a new run, opened once.
-    assert player.gap(FIRST.end).resume == pytest.approx(SECOND.start)
+    assert player.gap(FIRST.end).resume == pytest.approx(SECOND.start, abs=1e-3)
     moment = SECOND.start
     while moment < RESTART.end - 1e-3:
         recording = recording_at(moment + 1e-4, RECORDINGS)
@@ -402,3 +409,23 @@ def test_outcomes_arrive_on_the_decoders_thread(player: Player) -> None:
         decoder.close()
         decoder.join(10)
     assert threads == [decoder.name, decoder.name]
+
+
+def test_only_the_newest_request_waiting_is_decoded(player: Player) -> None:
+    # Scrubbing: requests far apart (all different) come faster than pictures are decoded.
+    moments = [FIRST.start + (k * 2.7) % 23 for k in range(40)]
+    for moment in moments:
+        player.decoder.show(moment)
+    last = moments[-1]
+    assert recording_at(last, RECORDINGS) is SECOND
+    answers: list[Outcome] = []
+    while not answers or not (
+        isinstance(answers[-1], ArchivePicture) and 0 <= last - answers[-1].moment < FRAME
+    ):
+        answers.append(player.outcomes.get(timeout=20))
+    final = answers[-1]
+    assert isinstance(final, ArchivePicture)
+    check_picture(final, last, SECOND)
+    assert len(answers) < len(moments)
+    time.sleep(0.3)
+    assert player.outcomes.empty()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tests.support.waiting import wait_until
 from vms_desktop.domain.errors import UnknownCameraError
 from vms_desktop.domain.recording import ArchiveGap, ArchivePicture, Coverage
 from vms_desktop.engine import framestamp
+from vms_desktop.engine.archive_decoder import ArchiveDecoder
 from vms_desktop.runtime import Runtime
 
 Outcome = ArchivePicture | ArchiveGap | str
@@ -50,7 +52,7 @@ def test_coverage_of_a_recording_camera(runtime: Runtime) -> None:
     recorded = coverage.ranges[0]
     # The minute before the camera started is a gap; the footage runs up to about now.
     assert coverage.gaps and coverage.gaps[0].start == coverage.start
-    assert coverage.gaps[0].end == pytest.approx(recorded.start)
+    assert coverage.gaps[0].end == pytest.approx(recorded.start, abs=1e-3)
     assert coverage.until - recorded.end < 3.0
     assert recorded.end <= coverage.until + 0.5
     # A window in the future holds neither footage nor gaps: it has not happened yet.
@@ -72,7 +74,8 @@ def test_the_archive_of_a_recording_camera_plays_up_to_the_live_edge(runtime: Ru
             return outcomes.get(timeout=20)
 
         before = ask(recorded.start - 30)
-        assert isinstance(before, ArchiveGap) and before.resume == pytest.approx(recorded.start)
+        assert isinstance(before, ArchiveGap)
+        assert before.resume == pytest.approx(recorded.start, abs=1e-3)
         after = ask(recorded.end + 3600)
         assert isinstance(after, ArchiveGap) and after.resume is None
         moment = recorded.start + 0.5
@@ -92,3 +95,28 @@ def test_the_archive_of_a_recording_camera_plays_up_to_the_live_edge(runtime: Ru
         playback.close()
     with pytest.raises(UnknownCameraError):
         runtime.console.open_archive("nope", outcomes.put, outcomes.put, outcomes.put)
+
+
+def test_playing_just_behind_the_recording_camera_goes_on_decoding(runtime: Runtime) -> None:
+    recorded_for(runtime, 3.0)
+    buffer = runtime.recorder.buffer("cam01")
+    outcomes: queue.Queue[Outcome] = queue.Queue()
+    playback = runtime.console.open_archive("cam01", outcomes.put, outcomes.put, outcomes.put)
+    assert isinstance(playback, ArchiveDecoder)
+    try:
+        shown: list[float] = []
+        began = time.monotonic()
+        # Four seconds a third of a second behind the newest footage, across its files.
+        while time.monotonic() - began < 4.0:
+            newest = buffer.newest
+            assert newest is not None
+            playback.show(newest - 0.33)
+            picture = outcomes.get(timeout=20)
+            assert isinstance(picture, ArchivePicture), picture
+            assert picture.moment <= newest - 0.33 + 1e-3
+            shown.append(picture.moment)
+        assert shown == sorted(shown) and shown[-1] - shown[0] > 3.0
+        # Opened once: each picture came from decoding on, not from its keyframe again.
+        assert playback.opened_runs == 1
+    finally:
+        playback.close()

@@ -44,6 +44,11 @@ _START_SLACK = 0.002
 # Enough to find a 1080p keyframe's parameters; the bytes probed are demuxed, not read twice.
 _OPEN_OPTIONS = {"probesize": "1000000", "analyzeduration": "500000", **DEMUX_OPTIONS}
 _DEFAULT_INTERVAL = 1 / 15
+# Playing just behind a recording camera, a read at the newest bytes waits this long for the
+# next ones instead of ending the run (which would open it again, decoding from its keyframe,
+# for every later picture). The demuxer and the decoder's frame threads hold back a few
+# pictures: the one due is handed over once the next few have been recorded.
+LIVE_WAIT = 0.5
 # Epoch seconds in a double are exact to a quarter microsecond: a moment computed from a
 # picture's (``moment - frame_seconds``, a frame step back) may land that far before another
 # picture's time and must still show it. Far below the 90 kHz tick (11 us).
@@ -61,10 +66,10 @@ class _Decoded:
 class _RunReader:
     """One run of footage decoded forward from the keyframe at or before a moment."""
 
-    def __init__(self, buffer: SegmentBuffer, moment: float) -> None:
-        # Reads never wait for footage still being recorded: what is on disk now is read, and
-        # a later moment at the live edge opens the run again.
-        self.stream = SegmentStream(buffer, moment, buffer.clock.now())
+    def __init__(self, buffer: SegmentBuffer, moment: float, wait: float) -> None:
+        # Reads at the newest bytes wait up to ``wait`` for more (the demuxer must not find
+        # the end while it probes a live run); :meth:`advance` sets the wait anew each time.
+        self.stream = SegmentStream(buffer, moment, buffer.clock.now() + wait)
         self.timeline = RunTimeline(self.stream.run_start)
         try:
             self.container: Any = av.open(self.stream, "r", format="mpegts", options=_OPEN_OPTIONS)
@@ -108,12 +113,17 @@ class _RunReader:
             return False  # footage recorded since the open is only found by opening again
         # Up to the file holding the moment (one starting at it too): all one run?
         segments = buffer.covering(held.moment, moment + 1e-6)
-        if not segments or segments[0].start > held.moment + 1e-6:
+        # A file's start is its first picture's time before the 90 kHz rounding.
+        if not segments or segments[0].start > held.moment + _START_SLACK:
             return False
         return all(continues(a, b) for a, b in itertools.pairwise(segments))
 
-    def advance(self, moment: float, stopping: Callable[[], bool]) -> bool:
-        """Decode on to the newest picture at or before ``moment``; False if stopped first."""
+    def advance(self, moment: float, stopping: Callable[[], bool], *, wait: float = 0.0) -> bool:
+        """Decode on to the newest picture at or before ``moment``; False if stopped first.
+
+        A read at the newest recorded bytes waits up to ``wait`` seconds for the next ones.
+        """
+        self.stream.deadline = self.stream.clock.now() + wait
         while not stopping():
             if self.ahead is None:
                 self.ahead = next(self._frames, None)
@@ -247,13 +257,14 @@ class ArchiveDecoder(threading.Thread):
             ):
                 self._deliver(shown[2])
                 return
+        wait = self._live_wait(moment)
         reader = self._reader
         if reader is None or not reader.can_follow(self.buffer, moment, self.follow_seconds):
             self._drop_reader()
-            reader = self._open(moment)
+            reader = self._open(moment, wait)
             if reader is None:
                 return
-        if not reader.advance(moment, self._is_stopping):
+        if not reader.advance(moment, self._is_stopping, wait=wait):
             return
         held = reader.held
         if held is None:
@@ -266,9 +277,16 @@ class ArchiveDecoder(threading.Thread):
         self._shown = (held, box, picture)
         self._deliver(picture)
 
-    def _open(self, moment: float) -> _RunReader | None:
+    def _live_wait(self, moment: float) -> float:
+        """How long a read may wait for the camera: only just behind a recording one."""
+        newest = self.buffer.newest
+        if newest is None or newest - moment > self.follow_seconds:
+            return 0.0
+        return LIVE_WAIT if self.buffer.is_recording() else 0.0
+
+    def _open(self, moment: float, wait: float) -> _RunReader | None:
         try:
-            reader = _RunReader(self.buffer, moment)
+            reader = _RunReader(self.buffer, moment, wait)
         except LookupError:
             self._emit_gap(moment, self._resume_after(moment))
             return None
