@@ -192,3 +192,16 @@ def test_file_length_follows_retention() -> None:
     assert archive_file_seconds(600, 2.0) == 30.0
     assert archive_file_seconds(30 * 86400, 2.0) == 600.0
     assert archive_file_seconds(20, 2.0) == 2.0
+
+
+def test_a_stream_goes_on_past_a_file_cut_shorter_than_recorded(
+    buffer_at: BufferFactory, camera_file: Path
+) -> None:
+    buffer = _archive(buffer_at, MOMENT)
+    record_file(buffer, camera_file, MOMENT)
+    first = buffer.segments()[0]
+    with first.path.open("r+b") as footage:
+        footage.truncate(first.size // 2)  # a failing disk lost its second half
+    with SegmentStream(buffer, MOMENT, MOMENT + FILE_SECONDS) as stream:
+        data = stream.read()  # ends; before, it spun at the cut for ever
+    assert len(data) == first.size // 2 + sum(s.size for s in buffer.segments()[1:])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import io
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,7 +176,12 @@ class SegmentStream(io.RawIOBase):
         position = self._position
         with buffer.changed:
             segment = position.segment
-            if position.handle.tell() < segment.size:
+            read = position.handle.tell()
+            if read < segment.size and not (
+                # A closed file shorter than recorded (cut by a failing disk, overwritten):
+                # what is missing will never come, so the run goes on without it.
+                segment.closed and read >= os.fstat(position.handle.fileno()).st_size
+            ):
                 return _Step.READY
             if segment.closed:
                 following = buffer.segment_after(segment)
