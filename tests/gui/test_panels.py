@@ -129,6 +129,7 @@ def test_settings_dialog_validates_masks_and_saves(qtbot: QtBot, tmp_path: Path)
         env_files=[],
         environ={
             "CAMERA_CAM01_URL": "rtsp://admin:S3cretPw@10.0.0.5/stream",
+            "CAMERA_CAM01_RETENTION_HOURS": "72",
             "API_TOKEN": "tok-123456",
             "LOCAL_STORAGE_PATH": str(tmp_path / "clips"),
             "BUFFER_PATH": str(tmp_path / "buffer"),
@@ -153,6 +154,7 @@ def test_settings_dialog_validates_masks_and_saves(qtbot: QtBot, tmp_path: Path)
     assert env_file.stat().st_mode & 0o077 == 0
     again = load_settings(env_files=[env_file], environ={})
     assert again.clip_resolution == (1280, 720)
+    assert again.camera_retention_hours == (("cam01", 72.0),)  # kept though not edited here
 
 
 def _stored(event_id: str, moment: datetime) -> ClipMeta:

@@ -92,6 +92,8 @@ class SettingsDialog(QDialog):
             if text:
                 values[variable] = text
         originals = {c.id: c for c in self.settings.cameras}
+        # A camera's own retention is not edited here, but must survive the save.
+        retention = dict(self.settings.camera_retention_hours)
         for line in self.cameras.toPlainText().splitlines():
             if "=" not in line:
                 continue
@@ -102,6 +104,9 @@ class SettingsDialog(QDialog):
             values[camera_variable(camera_id)] = url
             if known is not None and known.name:
                 values[camera_variable(camera_id, "NAME")] = known.name
+            hours = retention.get(camera_id.lower())
+            if hours is not None:
+                values[camera_variable(camera_id, "RETENTION_HOURS")] = f"{hours:.12g}"
         return values
 
     def save(self) -> None:
