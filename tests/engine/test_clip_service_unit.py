@@ -64,6 +64,7 @@ class Footage:
     def __init__(self, camera_id: str, clock: ManualClock) -> None:
         self.camera_id = camera_id
         self.clock = clock
+        self.retention_seconds = 600.0
         self.oldest = RECORDED_FROM
         self.dark_from: float | None = None  # the camera stopped sending then
         self.evicted_until = float("-inf")
@@ -356,6 +357,10 @@ def test_an_event_with_its_own_window_waits_for_it_and_is_built_with_it(bench: B
         bench.service.generate(event("w1", -1), pre_seconds=4.0)
     with pytest.raises(InvalidEventError, match="pre_event_seconds must be at most 570"):
         bench.service.generate(event("w2", -1), pre_seconds=600.0)
+    # The bound is the camera's own retention.
+    bench.recorder.buffers["cam01"].retention_seconds = 100.0
+    with pytest.raises(InvalidEventError, match="pre_event_seconds must be at most 70"):
+        bench.service.generate(event("w3", -1), pre_seconds=80.0)
     assert bench.recorder.started == ["w1"]
 
 
