@@ -37,7 +37,9 @@ STRETCHES = (
 RESTART_BEFORE = 3  # the application restarts before the stretch of hour 3
 
 
-def _buffer(root: Path, clock: ManualClock) -> SegmentBuffer:
+def _buffer(
+    root: Path, clock: ManualClock, protected: dict[str, tuple[float, float]] | None = None
+) -> SegmentBuffer:
     return SegmentBuffer(
         root,
         "gate",
@@ -45,6 +47,7 @@ def _buffer(root: Path, clock: ManualClock) -> SegmentBuffer:
         segment_seconds=2.0,
         file_seconds=archive_file_seconds(RETENTION, 2.0),
         clock=clock,
+        protected=protected,
     )
 
 
@@ -58,16 +61,7 @@ def archive(tmp_path: Path, camera_file: Path) -> tuple[SegmentBuffer, ManualClo
         if hour == 1:
             record_file(buffer, camera_file, STRETCHES[0].start)
         if hour == RESTART_BEFORE + 1:
-            spans = buffer.protected_spans()
-            buffer = SegmentBuffer(
-                tmp_path,
-                "gate",
-                retention_seconds=RETENTION,
-                segment_seconds=2.0,
-                file_seconds=archive_file_seconds(RETENTION, 2.0),
-                clock=clock,
-                protected=spans,
-            )
+            buffer = _buffer(tmp_path, clock, buffer.protected_spans())
         clock.advance(max(0.0, stretch.start - clock.now()))
         record_file(buffer, camera_file, stretch.start)
     clock.advance(STRETCHES[-1].end + 5 - clock.now())
