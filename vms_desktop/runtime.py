@@ -195,6 +195,7 @@ class Runtime:
             archive=self.recorder.archive,
             # Archive links are signed with the key of local clip links, whatever the store.
             link_signer=UrlSigner(load_or_create_key(settings.state_path / URL_KEY_FILE)),
+            notices=self.notices,
         )
         linked = self.store.linked_files()
         if linked is not None:
