@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from vms_desktop.domain.camera import CameraConfig
 from vms_desktop.domain.clip import MAX_CLIP_SECONDS, MAX_WINDOW_SIDE_SECONDS
+from vms_desktop.domain.redaction import redact_url
 from vms_desktop.settings.cameras import (
     CAMERA_ALLOWED,
     DEMO_CAMERA,
@@ -270,6 +271,7 @@ class Settings(BaseSettings):
         "change, retried until they answer.",
         "comma-separated http:// or https:// URLs (a user:password@ in them is never shown)",
         (),
+        repr=False,  # a user:password@ must not reach logs through repr
     )
     webhook_secret: SecretStr | None = _setting(
         "WEBHOOK_SECRET",
@@ -519,6 +521,11 @@ class Settings(BaseSettings):
     def _check_camera_retention(cls, value: Any, info: ValidationInfo) -> Any:
         # Declared after the cameras, so checked against those that run.
         return check_camera_retention(value, info.data) if isinstance(value, Mapping) else value
+
+    @field_serializer("webhook_urls")
+    def _dump_webhook_urls(self, urls: tuple[str, ...]) -> list[str]:
+        # Dumps are printed and logged: URLs go out without their credentials.
+        return [redact_url(url) for url in urls]
 
     @field_serializer("cameras")
     def _dump_cameras(self, cameras: tuple[CameraConfig, ...]) -> list[dict[str, str]]:
