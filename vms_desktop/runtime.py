@@ -21,7 +21,7 @@ from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
 from vms_desktop.engine.embedded_console import EmbeddedConsole
 from vms_desktop.engine.health import HealthMonitor
-from vms_desktop.engine.notices import NoticeHub
+from vms_desktop.engine.notices import HealthNotices, NoticeHub
 from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.sources import Timeouts
 from vms_desktop.engine.thumbnails import ThumbnailMaker
@@ -108,6 +108,7 @@ class Runtime:
     bookmarks: BookmarkService | None = None
     notices: NoticeHub = field(default_factory=NoticeHub)
     webhooks: WebhookSender | None = None
+    health_notices: HealthNotices | None = None
     api: ApiServer | None = None
     started: list[str] = field(default_factory=list)
     _console: EmbeddedConsole | None = field(default=None, init=False, repr=False)
@@ -154,6 +155,8 @@ class Runtime:
         self.started.append("service")
         self.health.start()
         self.started.append("health")
+        self.health_notices = HealthNotices(self.notices, self.health.snapshot)
+        self.health_notices.start()
         if with_api:
             self.api = self.make_api_server()
             self.api.start()
@@ -168,6 +171,9 @@ class Runtime:
         """Stop in reverse order: no new requests, finish or record jobs, close recordings."""
         if self.api is not None:
             self.api.stop()
+        if self.health_notices is not None:
+            self.health_notices.stop()
+            self.health_notices = None
         if "health" in self.started:
             self.health.stop()
         if "service" in self.started:

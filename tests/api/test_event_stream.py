@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.service import start_service
-from tests.support.sse import SseFrame, events_until, sse_frames
+from tests.support.sse import SseFrame, sse_frames
 from vms_desktop.api.routes import events
 from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
 from vms_desktop.domain.notice import Notice, NoticeKind
@@ -52,6 +52,17 @@ def publish(runtime: Runtime, count: int) -> list[int]:
     return sequences
 
 
+def marked(frames: Iterator[SseFrame], count: int) -> list[SseFrame]:
+    """The next ``count`` events this module published (the service publishes its own too)."""
+    found = []
+    for frame in frames:
+        if frame.event == "health" and "number" in frame.json:
+            found.append(frame)
+            if len(found) == count:
+                break
+    return found
+
+
 def opened(frames: Iterator[SseFrame]) -> list[SseFrame]:
     """The events sent before the stream says it is connected (the resumed ones)."""
     found = []
@@ -76,9 +87,9 @@ def test_notices_arrive_as_events_with_sequence_kind_and_json(
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         frames = sse_frames(response)
-        assert opened(frames) == []
+        opened(frames)
         sequences = publish(runtime, 3)
-        received = events_until(frames, 3)
+        received = marked(frames, 3)
     assert [int(frame.id or 0) for frame in received] == sequences
     assert {frame.event for frame in received} == {"health"}
     assert [frame.json["number"] for frame in received] == [0, 1, 2]
@@ -90,15 +101,17 @@ def test_resuming_gets_exactly_the_missed_notices(runtime: Runtime, client: http
     headers = {"Last-Event-ID": str(seen)}
     with client.stream("GET", "/events/stream", headers=headers) as response:
         frames = sse_frames(response)
-        assert [int(frame.id or 0) for frame in opened(frames)] == missed
+        resumed = [int(frame.id or 0) for frame in opened(frames)]
         live = publish(runtime, 1)
-        assert [int(frame.id or 0) for frame in events_until(frames, 1)] == live
+        assert [int(frame.id or 0) for frame in marked(frames, 1)] == live
+    # Every notice after the one seen, once, in order (the service's own ones included).
+    assert resumed == list(range(seen + 1, seen + 1 + len(resumed)))
+    assert set(missed) <= set(resumed) and live[0] not in resumed
     # The same by query parameter, for clients that cannot set headers.
     with client.stream("GET", f"/events/stream?last_event_id={missed[1]}") as response:
-        assert [int(frame.id or 0) for frame in opened(sse_frames(response))] == [
-            *missed[2:],
-            *live,
-        ]
+        again = [int(frame.id or 0) for frame in opened(sse_frames(response))]
+    after = [sequence for sequence in resumed if sequence > missed[1]]
+    assert again[: len(after)] == after and live[0] in again
 
 
 def test_a_resume_point_no_longer_held_is_answered_with_a_reset(
@@ -108,7 +121,8 @@ def test_a_resume_point_no_longer_held_is_answered_with_a_reset(
     with client.stream("GET", "/events/stream", headers={"Last-Event-ID": "99999999"}) as response:
         resumed = opened(sse_frames(response))
     assert [frame.event for frame in resumed] == ["reset"]
-    assert resumed[0].json == {"last_event_id": 99999999, "current": current}
+    assert resumed[0].json["last_event_id"] == 99999999
+    assert resumed[0].json["current"] >= current
     bad = client.get("/events/stream", headers={"Last-Event-ID": "yesterday"})
     assert bad.status_code == 422
 
@@ -120,7 +134,9 @@ def test_an_idle_stream_gets_keep_alive_comments(
     with client.stream("GET", "/events/stream") as response:
         frames = sse_frames(response)
         opened(frames)
-        assert next(frames).comment == "keep-alive"
+        assert any(
+            frame.comment == "keep-alive" for frame, _ in zip(frames, range(10), strict=False)
+        )
 
 
 def test_a_clip_notice_carries_the_job_json(runtime: Runtime, client: httpx.Client) -> None:
@@ -130,7 +146,7 @@ def test_a_clip_notice_carries_the_job_json(runtime: Runtime, client: httpx.Clie
         frames = sse_frames(response)
         opened(frames)
         runtime.notices.publish_job(job)
-        (frame,) = events_until(frames, 1)
+        frame = next(f for f in frames if f.event == "clip")
     assert frame.event == "clip"
     assert frame.json["event_id"] == "ev-stream" and frame.json["status"] == "encoding"
     assert frame.json["status_url"] == "/clips/ev-stream"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from tests.support.factories import WHEN
 from vms_desktop.domain.camera import CameraState, CameraStatus
 from vms_desktop.domain.clip import ClipJob, ClipStatus, Event
 from vms_desktop.domain.notice import Notice, NoticeKind
-from vms_desktop.engine.notices import NoticeHub
+from vms_desktop.engine.notices import HealthNotices, NoticeHub, health_gist
 
 
 def job(event_id: str = "ev-1", status: ClipStatus = ClipStatus.PENDING) -> ClipJob:
@@ -92,3 +93,31 @@ def test_publishers_on_many_threads_get_distinct_ordered_sequences() -> None:
 def test_history_must_hold_something() -> None:
     with pytest.raises(ValueError, match="at least one"):
         NoticeHub(history=0)
+
+
+def test_health_is_published_first_then_on_a_change_of_gist_or_when_due() -> None:
+    hub = NoticeHub()
+    heard: list[Notice] = []
+    hub.subscribe(heard.append)
+    now = [0.0]
+    body: dict[str, Any] = {
+        "status": "ok",
+        "storage": {"reachable": True, "detail": ""},
+        "upload_queue": 0,
+        "cameras": [{"id": "cam01", "state": "recording", "buffered_seconds": 10.0}],
+    }
+    notices = HealthNotices(hub, lambda: body, every=60.0, clock=lambda: now[0])
+    assert notices.check()
+    body["cameras"][0]["buffered_seconds"] = 12.0  # no news
+    now[0] = 30.0
+    assert not notices.check()
+    body["cameras"][0]["state"] = "reconnecting"
+    assert notices.check()
+    now[0] = 95.0  # a minute later: published again as a heartbeat
+    assert notices.check()
+    assert [n.health["cameras"][0]["state"] for n in heard if n.health] == [
+        "recording",
+        "reconnecting",
+        "reconnecting",
+    ]
+    assert health_gist(body)[0] == "ok"

@@ -39,14 +39,3 @@ def sse_frames(response: httpx.Response) -> Iterator[SseFrame]:
             name, _, value = line.partition(":")
             value = value[1:] if value.startswith(" ") else value
             fields[name] = f"{fields[name]}\n{value}" if name in fields else value
-
-
-def events_until(frames: Iterator[SseFrame], count: int) -> list[SseFrame]:
-    """The next ``count`` events (comments skipped)."""
-    found: list[SseFrame] = []
-    for frame in frames:
-        if frame.comment is None:
-            found.append(frame)
-            if len(found) == count:
-                break
-    return found

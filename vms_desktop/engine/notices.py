@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import collections
+import copy
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -58,7 +60,8 @@ class NoticeHub:
 
     def publish_health(self, health: Mapping[str, Any]) -> None:
         """A health snapshot (the /health body)."""
-        self._publish(NoticeKind.HEALTH, HEALTH_SUBJECT, health=dict(health))
+        # A copy of its own: the notice must not change when the caller's dict does.
+        self._publish(NoticeKind.HEALTH, HEALTH_SUBJECT, health=copy.deepcopy(dict(health)))
 
     def subscribe(self, listener: NoticeListener) -> Callable[[], None]:
         """Listener runs on the publisher's thread and must only queue work (never block);
@@ -111,4 +114,74 @@ class NoticeHub:
                     log.exception("notice listener failed")
 
 
-__all__ = ["DEFAULT_HISTORY", "NoticeHub", "NoticeListener"]
+def health_gist(health: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a health change is: overall status, storage, queue and each camera's state (not
+    the buffered seconds, which change every moment).
+    """
+    cameras = tuple(
+        (camera.get("id"), camera.get("state"), camera.get("buffer_disk_low"))
+        for camera in health.get("cameras", ())
+    )
+    storage = health.get("storage", {})
+    return (
+        health.get("status"),
+        storage.get("reachable"),
+        storage.get("detail"),
+        health.get("upload_queue"),
+        cameras,
+    )
+
+
+class HealthNotices:
+    """Publishes the health snapshot when its gist changes, and at least every ``every`` s."""
+
+    def __init__(
+        self,
+        hub: NoticeHub,
+        snapshot: Callable[[], Mapping[str, Any]],
+        *,
+        interval: float = 2.0,
+        every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hub = hub
+        self._snapshot = snapshot
+        self.interval = interval
+        self.every = every
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="health-notices", daemon=True)
+        self._last: tuple[Any, ...] | None = None
+        self._last_at = -float("inf")
+
+    def start(self) -> None:
+        """Publish the first snapshot now and changes from then on."""
+        self.check()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def check(self) -> bool:
+        """Publish the snapshot if it changed or is due; whether it was published."""
+        health = self._snapshot()
+        gist = health_gist(health)
+        now = self._clock()
+        if gist == self._last and now - self._last_at < self.every:
+            return False
+        self._last, self._last_at = gist, now
+        self.hub.publish_health(health)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception:  # health notices must never take the service down
+                log.exception("health notice failed")
+
+
+__all__ = ["DEFAULT_HISTORY", "HealthNotices", "NoticeHub", "NoticeListener", "health_gist"]
