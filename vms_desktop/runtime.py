@@ -18,7 +18,7 @@ from vms_desktop.domain.errors import StoreError
 from vms_desktop.engine.bookmarks import BookmarkService, stored_protection
 from vms_desktop.engine.clip_builder import ClipSpec
 from vms_desktop.engine.clip_service import ClipService
-from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
+from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock, to_datetime
 from vms_desktop.engine.embedded_console import EmbeddedConsole
 from vms_desktop.engine.health import HealthMonitor
 from vms_desktop.engine.notices import HealthNotices, NoticeHub
@@ -307,7 +307,8 @@ def build_runtime(settings: Settings, *, clock: WallClock | None = None) -> Runt
         # Waiting clips go up as soon as the store answers again, not after their back-off.
         health.on_store_recovered(outbox.wake)
     bookmarks = BookmarkService(bookmark_store, recorder.buffers, **margins)
-    notices = NoticeHub()
+    # Notices are dated on the engine's clock, like the jobs and footage they speak of.
+    notices = NoticeHub(now=lambda: to_datetime(clock.now()))
     service.add_listener(notices.publish_job)
     recorder.add_listener(_changed_states(notices))
     webhooks = build_webhooks(settings, service, health)
