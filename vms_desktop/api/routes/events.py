@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from vms_desktop.api.context import Context
 from vms_desktop.api.notice_json import NoticeLinks, notice_json
+from vms_desktop.api.offload import PoolFullError
 from vms_desktop.domain.notice import Notice
 from vms_desktop.engine.notices import NoticeHub
 
@@ -146,6 +147,9 @@ def events_router(hub: NoticeHub, links: NoticeLinks | None, closer: StreamClose
                             log.warning("event stream client too slow: dropped")
                         return
                     yield await render(item)
+            except PoolFullError as exc:
+                # The service is overloaded or stopping: the client comes back with its id.
+                log.info("event stream ended: %s", exc)
             finally:
                 unsubscribe()
                 forget()
