@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from vms_desktop.api.app import ApiOptions, create_app
 from vms_desktop.api.server import ApiServer
+from vms_desktop.domain.camera import CameraState, CameraStatus
 from vms_desktop.domain.errors import StoreError
 from vms_desktop.engine.bookmarks import BookmarkService, stored_protection
 from vms_desktop.engine.clip_builder import ClipSpec
@@ -17,6 +20,7 @@ from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.clock import SYSTEM_CLOCK, WallClock
 from vms_desktop.engine.embedded_console import EmbeddedConsole
 from vms_desktop.engine.health import HealthMonitor
+from vms_desktop.engine.notices import NoticeHub
 from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.sources import Timeouts
 from vms_desktop.engine.thumbnails import ThumbnailMaker
@@ -98,6 +102,7 @@ class Runtime:
     health: HealthMonitor
     outbox: UploadOutbox | None = None
     bookmarks: BookmarkService | None = None
+    notices: NoticeHub = field(default_factory=NoticeHub)
     api: ApiServer | None = None
     started: list[str] = field(default_factory=list)
     _console: EmbeddedConsole | None = field(default=None, init=False, repr=False)
@@ -282,9 +287,38 @@ def build_runtime(settings: Settings, *, clock: WallClock | None = None) -> Runt
         # Waiting clips go up as soon as the store answers again, not after their back-off.
         health.on_store_recovered(outbox.wake)
     bookmarks = BookmarkService(bookmark_store, recorder.buffers, **margins)
+    notices = NoticeHub()
+    service.add_listener(notices.publish_job)
+    recorder.add_listener(_changed_states(notices))
     return Runtime(
-        settings, recorder, store, index, jobs, service, health, outbox, bookmarks=bookmarks
+        settings,
+        recorder,
+        store,
+        index,
+        jobs,
+        service,
+        health,
+        outbox,
+        bookmarks=bookmarks,
+        notices=notices,
     )
+
+
+def _changed_states(notices: NoticeHub) -> Callable[[CameraStatus], None]:
+    """A camera status listener publishing only changes of state (workers also report
+    progress such as frame rates, which is no news).
+    """
+    last: dict[str, CameraState] = {}
+    lock = threading.Lock()
+
+    def listener(status: CameraStatus) -> None:
+        with lock:
+            if last.get(status.camera_id) is status.state:
+                return
+            last[status.camera_id] = status.state
+        notices.publish_camera(status)
+
+    return listener
 
 
 def _secret(value: object) -> str | None:
