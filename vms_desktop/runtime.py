@@ -33,6 +33,7 @@ from vms_desktop.storage.local_store import LocalClipStore
 from vms_desktop.storage.signing import UrlSigner, load_or_create_key
 
 if TYPE_CHECKING:
+    from vms_desktop.api.mqtt_bridge import MqttBridge
     from vms_desktop.storage.outbox import UploadOutbox
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class Runtime:
     bookmarks: BookmarkService | None = None
     notices: NoticeHub = field(default_factory=NoticeHub)
     api: ApiServer | None = None
+    mqtt: MqttBridge | None = None
     started: list[str] = field(default_factory=list)
     _console: EmbeddedConsole | None = field(default=None, init=False, repr=False)
 
@@ -145,6 +147,13 @@ class Runtime:
         self.started.append("service")
         self.health.start()
         self.started.append("health")
+        if self.settings.mqtt_broker is not None:
+            # Imported here: only a configuration with MQTT_URL loads paho.
+            from vms_desktop.api.mqtt_bridge import bridge_from_settings
+
+            self.mqtt = bridge_from_settings(self.settings, self.service, self.notices, self.health)
+            self.mqtt.start()
+            self.started.append("mqtt")
         if with_api:
             self.api = self.make_api_server()
             self.api.start()
@@ -159,6 +168,9 @@ class Runtime:
         """Stop in reverse order: no new requests, finish or record jobs, close recordings."""
         if self.api is not None:
             self.api.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
+            self.mqtt = None
         if "health" in self.started:
             self.health.stop()
         if "service" in self.started:
