@@ -233,6 +233,24 @@ def test_a_wrong_password_is_logged_clearly_and_the_app_goes_on(
         bridge.stop()
 
 
+# paho 2.2 does not close the socket whose TLS handshake failed; the garbage collector does.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_broker_certificate_from_an_unknown_ca_is_logged_clearly(
+    broker: MosquittoBroker, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Without ?ca= the system's CAs are used, and they do not sign the test broker's.
+    bridge = _bridge(runtime, broker.url(tls=True), "untrusted")
+    bridge.start()
+    try:
+        wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in caplog.text, 10, "the refusal logged")
+        assert "the broker cannot be reached" in caplog.text
+        assert "broker-Secret-4711" not in caplog.text
+        assert not bridge.connected
+    finally:
+        bridge.stop()
+
+
 def test_a_burst_of_a_thousand_events_makes_a_thousand_jobs(
     broker: MosquittoBroker, runtime: Runtime
 ) -> None:

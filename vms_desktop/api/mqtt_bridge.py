@@ -7,6 +7,7 @@ import json
 import logging
 import queue
 import socket
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -202,7 +203,11 @@ class MqttBridge:
         self._put(_REPUBLISH)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
-        self._report_failure("the broker cannot be reached")
+        # paho calls this from the handler of the connection's error, which says why (refused,
+        # unknown host, a certificate its CA does not sign...).
+        error = sys.exc_info()[1]
+        why = f": {error}" if error is not None else ""
+        self._report_failure(f"the broker cannot be reached{why}")
 
     def _on_disconnect(
         self,
