@@ -70,6 +70,8 @@ class MosquittoBroker:
             f"password_file {passwords}\n"
             "persistence false\n"
             "max_queued_messages 10000\n"
+            # Without it the broker holds small packets back (Nagle): +40 ms at p95.
+            "set_tcp_nodelay true\n"
             f"listener {self.port} 127.0.0.1\n"
             f"listener {self.tls_port} 127.0.0.1\n"
             f"cafile {self.ca}\ncertfile {cert}\nkeyfile {key}\n"
