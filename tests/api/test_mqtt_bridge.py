@@ -191,8 +191,8 @@ def test_tls_with_a_private_ca_and_home_assistant_discovery(
     broker: MosquittoBroker, runtime: Runtime
 ) -> None:
     url = f"{broker.url(tls=True)}?ca={broker.ca}"
-    bridge = _bridge(runtime, url, "tls", ha_discovery=True)
-    with watching(broker, "homeassistant/#", "tls/available") as w:
+    bridge = _bridge(runtime, url, "tls", ha_discovery=True, health_interval=0.2)
+    with watching(broker, "homeassistant/#", "tls/available", "tls/health") as w:
         bridge.start()
         try:
             wait_until(lambda: bridge.connected, 10, "a TLS connection")
@@ -205,6 +205,9 @@ def test_tls_with_a_private_ca_and_home_assistant_discovery(
             with watching(broker, "homeassistant/sensor/vms-tls/#") as later:
                 # A Home Assistant started afterwards finds them (retained).
                 assert later.wait_for("homeassistant/sensor/vms-tls/upload_queue/config").retain
+            # Health goes out every interval, the upload queue in it.
+            wait_until(lambda: len(w.seen("tls/health")) >= 3, 10, "health three times")
+            assert w.seen("tls/health")[-1].json()["upload_queue"] == 0
             # Only the bridge with discovery on announces itself.
             assert not w.seen("homeassistant/#", lambda m: "vms-test-bridge" in m.topic)
         finally:

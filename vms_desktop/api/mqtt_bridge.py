@@ -9,6 +9,7 @@ import queue
 import socket
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -294,18 +295,22 @@ class MqttBridge:
         self._put(notice)
 
     def _put(self, item: object) -> None:
-        try:
-            self._backlog.put_nowait(item)
-        except queue.Full:
-            with contextlib.suppress(queue.Empty):
-                self._backlog.get_nowait()
-            self._backlog.put_nowait(item)
+        # Never waits: when full, the oldest goes (a newer state of the same thing follows).
+        while True:
+            try:
+                self._backlog.put_nowait(item)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._backlog.get_nowait()
 
     def _publish_loop(self) -> None:
         interval = self.options.health_interval
+        # A deadline, not the queue's timeout: a steady flow of notices must not starve health.
+        due = time.monotonic() + interval
         while True:
             try:
-                item = self._backlog.get(timeout=interval)
+                item = self._backlog.get(timeout=max(0.0, due - time.monotonic()))
             except queue.Empty:
                 item = None
             try:
@@ -315,7 +320,8 @@ class MqttBridge:
                     self._publish_all()
                 elif isinstance(item, Notice):
                     self._publish_notice(item)
-                else:
+                if time.monotonic() >= due:
+                    due = time.monotonic() + interval
                     self._publish_health()
             except Exception:  # a bad render must not end the channel
                 log.exception("MQTT: publishing failed")
