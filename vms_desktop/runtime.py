@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from vms_desktop.api.app import ApiOptions, create_app
+from vms_desktop.api.notice_json import ServiceLinks, notice_json
 from vms_desktop.api.server import ApiServer
 from vms_desktop.domain.camera import CameraState, CameraStatus
 from vms_desktop.domain.errors import StoreError
@@ -24,6 +25,7 @@ from vms_desktop.engine.notices import NoticeHub
 from vms_desktop.engine.recorder import Recorder, RecorderOptions
 from vms_desktop.engine.sources import Timeouts
 from vms_desktop.engine.thumbnails import ThumbnailMaker
+from vms_desktop.engine.webhooks import WebhookSender
 from vms_desktop.settings import Settings
 from vms_desktop.storage.base import ClipStore
 from vms_desktop.storage.bookmark_store import BookmarkStore
@@ -31,6 +33,7 @@ from vms_desktop.storage.clip_index import ClipIndex
 from vms_desktop.storage.job_store import JobStore
 from vms_desktop.storage.local_store import LocalClipStore
 from vms_desktop.storage.signing import UrlSigner, load_or_create_key
+from vms_desktop.storage.webhook_queue import WebhookQueue
 
 if TYPE_CHECKING:
     from vms_desktop.api.mqtt_bridge import MqttBridge
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 
 _LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
 URL_KEY_FILE = "url-signing.key"
+WEBHOOK_QUEUE_FILE = "webhooks.sqlite3"
 
 
 def recorder_options(settings: Settings) -> RecorderOptions:
@@ -104,6 +108,7 @@ class Runtime:
     outbox: UploadOutbox | None = None
     bookmarks: BookmarkService | None = None
     notices: NoticeHub = field(default_factory=NoticeHub)
+    webhooks: WebhookSender | None = None
     api: ApiServer | None = None
     mqtt: MqttBridge | None = None
     started: list[str] = field(default_factory=list)
@@ -143,6 +148,10 @@ class Runtime:
             # the queue instead of being built again.
             self.outbox.start()
             self.started.append("outbox")
+        if self.webhooks is not None:
+            # Before the clip service resumes jobs, so their outcomes are sent too.
+            self.webhooks.start()
+            self.started.append("webhooks")
         self.service.start()
         self.started.append("service")
         self.health.start()
@@ -179,6 +188,10 @@ class Runtime:
             self.outbox.stop()
         if "recorder" in self.started:
             self.recorder.stop()
+        if self.webhooks is not None:
+            # After the engine, so its last changes are queued; before the catalogue closes,
+            # which their JSON reads.
+            self.webhooks.stop()
         self.jobs.close()
         if self.bookmarks is not None:
             self.bookmarks.store.close()
@@ -207,6 +220,7 @@ class Runtime:
             archive=self.recorder.archive,
             # Archive links are signed with the key of local clip links, whatever the store.
             link_signer=UrlSigner(load_or_create_key(settings.state_path / URL_KEY_FILE)),
+            notices=self.notices,
         )
         linked = self.store.linked_files()
         if linked is not None:
@@ -302,6 +316,9 @@ def build_runtime(settings: Settings, *, clock: WallClock | None = None) -> Runt
     notices = NoticeHub()
     service.add_listener(notices.publish_job)
     recorder.add_listener(_changed_states(notices))
+    webhooks = build_webhooks(settings, service, health)
+    if webhooks is not None:
+        notices.subscribe(webhooks.on_notice)
     return Runtime(
         settings,
         recorder,
@@ -313,7 +330,27 @@ def build_runtime(settings: Settings, *, clock: WallClock | None = None) -> Runt
         outbox,
         bookmarks=bookmarks,
         notices=notices,
+        webhooks=webhooks,
     )
+
+
+def build_webhooks(
+    settings: Settings, service: ClipService, health: HealthMonitor
+) -> WebhookSender | None:
+    """The webhook sender WEBHOOK_URLS asks for (None when unset), over its durable queue."""
+    if not settings.webhook_urls:
+        return None
+    deliveries = WebhookQueue(settings.state_path / WEBHOOK_QUEUE_FILE, settings.webhook_urls)
+    links = ServiceLinks(service, health.cameras)
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    waiting = deliveries.waiting()
+    log.info(
+        "webhooks to %d URL(s)%s%s",
+        len(settings.webhook_urls),
+        ", signed" if secret else ", unsigned (no WEBHOOK_SECRET)",
+        f", {waiting} waiting from the last run" if waiting else "",
+    )
+    return WebhookSender(deliveries, lambda notice: notice_json(notice, links), secret=secret)
 
 
 def _changed_states(notices: NoticeHub) -> Callable[[CameraStatus], None]:

@@ -7,9 +7,11 @@ from fastapi import FastAPI
 from vms_desktop.__version__ import __version__
 from vms_desktop.api.context import ApiContext, ApiOptions
 from vms_desktop.api.errors import install_error_answers
+from vms_desktop.api.notice_json import ServiceLinks
 from vms_desktop.api.routes import bookmarks, cameras, clips, health
 from vms_desktop.api.routes.archive import archive_router
 from vms_desktop.api.routes.archive_links import is_signed_request
+from vms_desktop.api.routes.events import StreamCloser, events_router
 from vms_desktop.api.routes.files import files_router
 from vms_desktop.api.schemas import COMMON_ERROR_STATUSES, ErrorOut
 from vms_desktop.api.security import RequestGuard
@@ -51,7 +53,19 @@ def create_app(service: ClipService, options: ApiOptions) -> FastAPI:
         app.include_router(archive_router(options.archive, options.link_signer))
     if options.files_path and options.file_opener is not None:
         app.include_router(files_router(options.files_path, options.file_opener))
+    if options.notices is not None:
+        closer = StreamCloser()
+        app.state.streams = closer
+        links = ServiceLinks(service, options.cameras)
+        app.include_router(events_router(options.notices, links, closer))
     return app
+
+
+def close_streams(app: object) -> None:
+    """End the open event streams (from any thread), so that shutdown need not wait for them."""
+    closer = getattr(getattr(app, "state", None), "streams", None)
+    if isinstance(closer, StreamCloser):
+        closer.close_all()
 
 
 def release(app: object) -> None:
@@ -61,4 +75,4 @@ def release(app: object) -> None:
         context.close()
 
 
-__all__ = ["ApiOptions", "create_app", "release"]
+__all__ = ["ApiOptions", "close_streams", "create_app", "release"]

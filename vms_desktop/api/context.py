@@ -18,6 +18,7 @@ from vms_desktop.domain.errors import StoreUnavailableError
 from vms_desktop.engine.archive import Archive
 from vms_desktop.engine.bookmarks import BookmarkService
 from vms_desktop.engine.clip_service import ClipService
+from vms_desktop.engine.notices import NoticeHub
 
 _T = TypeVar("_T")
 
@@ -85,6 +86,8 @@ class ApiOptions:
     # The recorded footage and the key its links are signed with (None: no archive routes).
     archive: Archive | None = None
     link_signer: LinkSigner | None = None
+    # The engine's notices (None: no /events/stream).
+    notices: NoticeHub | None = None
 
 
 @dataclass

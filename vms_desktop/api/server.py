@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from vms_desktop.api.app import release
+from vms_desktop.api.app import close_streams, release
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class ApiServer:
         In ``serve()`` mode the socket closes when that task ends: closing it under the running
         server would break its shutdown.
         """
+        close_streams(self._app)
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)

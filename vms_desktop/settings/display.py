@@ -45,7 +45,7 @@ def display_value(value: object) -> str:
     if isinstance(value, SecretStr):
         return "(set, hidden)"
     if isinstance(value, tuple):
-        return ",".join(str(part) for part in value)
+        return ",".join(redact_url(str(part)) for part in value)
     if isinstance(value, float):
         return format_number(value)
     return redact_url(str(value))

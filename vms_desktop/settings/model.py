@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from vms_desktop.domain.camera import CameraConfig
 from vms_desktop.domain.clip import MAX_CLIP_SECONDS, MAX_WINDOW_SIDE_SECONDS
+from vms_desktop.domain.redaction import redact_url
 from vms_desktop.settings.cameras import (
     CAMERA_ALLOWED,
     DEMO_CAMERA,
@@ -62,8 +63,10 @@ from vms_desktop.settings.retention import (
 )
 from vms_desktop.settings.values import (
     BUFFER_MARGIN_SECONDS,
+    MAKE_TOKEN_COMMAND,
     MAX_CLIP_HEIGHT,
     MAX_CLIP_WIDTH,
+    MIN_API_TOKEN_LENGTH,
     MIN_CLIP_SIDE,
     absolute_path,
     check_bucket,
@@ -72,6 +75,8 @@ from vms_desktop.settings.values import (
     check_region,
     check_resolution,
     check_token,
+    check_webhook_secret,
+    check_webhook_urls,
     is_loopback,
     parse_resolution,
 )
@@ -270,6 +275,22 @@ class Settings(BaseSettings):
         "API_TOKEN",
         "Bearer token required by the HTTP API; mandatory when API_HOST is not loopback.",
         "printable ASCII without spaces",
+    )
+
+    # --- Additions: webhooks ---
+    webhook_urls: tuple[str, ...] = _setting(
+        "WEBHOOK_URLS",
+        "URLs that receive a POST of JSON for every clip ready or failed and every camera state "
+        "change, retried until they answer.",
+        "comma-separated http:// or https:// URLs (a user:password@ in them is never shown)",
+        (),
+        repr=False,  # a user:password@ must not reach logs through repr
+    )
+    webhook_secret: SecretStr | None = _setting(
+        "WEBHOOK_SECRET",
+        "Key of the X-VMS-Signature header (HMAC-SHA256) on webhook requests; unset: unsigned.",
+        f"a random key of at least {MIN_API_TOKEN_LENGTH} printable ASCII characters without "
+        f"spaces (make one with {MAKE_TOKEN_COMMAND})",
     )
 
     # --- Additions: retention ---
@@ -505,6 +526,16 @@ class Settings(BaseSettings):
     def _check_url(cls, value: Any) -> Any:
         return check_http_url(value) if isinstance(value, str) else value
 
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _check_webhook_urls(cls, value: Any) -> Any:
+        return check_webhook_urls(value) if isinstance(value, str) else value
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _check_webhook_secret(cls, value: Any) -> Any:
+        return check_webhook_secret(value) if isinstance(value, str) else value
+
     @field_validator("clip_resolution", mode="before")
     @classmethod
     def _parse_resolution(cls, value: Any) -> Any:
@@ -560,6 +591,11 @@ class Settings(BaseSettings):
     def _check_camera_retention(cls, value: Any, info: ValidationInfo) -> Any:
         # Declared after the cameras, so checked against those that run.
         return check_camera_retention(value, info.data) if isinstance(value, Mapping) else value
+
+    @field_serializer("webhook_urls")
+    def _dump_webhook_urls(self, urls: tuple[str, ...]) -> list[str]:
+        # Dumps are printed and logged: URLs go out without their credentials.
+        return [redact_url(url) for url in urls]
 
     @field_serializer("cameras")
     def _dump_cameras(self, cameras: tuple[CameraConfig, ...]) -> list[dict[str, str]]:
@@ -680,14 +716,20 @@ class Settings(BaseSettings):
         A camera password is listed both as written in its URL and percent-decoded.
         """
         values: list[str] = []
-        for secret in (self.aws_access_key_id, self.aws_secret_access_key, self.api_token):
+        secrets = (
+            self.aws_access_key_id,
+            self.aws_secret_access_key,
+            self.api_token,
+            self.webhook_secret,
+        )
+        for secret in secrets:
             if secret is not None:
                 values.append(secret.get_secret_value())
         broker = self.mqtt_broker
         if broker is not None and broker.password:
             values.append(broker.password)
-        for camera in self.cameras:
-            values += url_passwords(camera.url)
+        for url in (*(camera.url for camera in self.cameras), *self.webhook_urls):
+            values += url_passwords(url)
         return tuple(dict.fromkeys(value for value in values if value))
 
     def describe(self) -> list[tuple[str, str]]:

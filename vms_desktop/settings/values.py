@@ -167,3 +167,34 @@ def check_resolution(value: tuple[int, int]) -> tuple[int, int]:
         # H.264 with 4:2:0 chroma needs even sizes; the encoder would refuse the clip later.
         raise ValueError("has an odd width or height")
     return value
+
+
+def check_webhook_urls(value: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URLs (credentials allowed: they are redacted wherever shown)."""
+    urls: list[str] = []
+    for number, part in enumerate(value.split(","), start=1):
+        url = part.strip()
+        if not url:
+            continue
+        if has_control(url) or " " in url:
+            raise ValueError(f"URL {number} contains spaces or control characters")
+        try:
+            parts = split_url(url)
+        except ValueError as exc:
+            raise ValueError(f"URL {number} is {exc}") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"URL {number} is not an http:// or https:// URL with a host")
+        if parts.fragment:
+            raise ValueError(f"URL {number} has a fragment")
+        if url not in urls:
+            urls.append(url)
+    return tuple(urls)
+
+
+def check_webhook_secret(value: str) -> str:
+    """``value`` if it is a strong enough signing key, else ValueError saying why."""
+    check_token(value)
+    weakness = api_token_weakness(value)
+    if weakness is not None:
+        raise ValueError(f"{weakness}, too easy to guess for a signing key")
+    return value
