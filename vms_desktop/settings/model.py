@@ -40,10 +40,7 @@ from vms_desktop.settings.mqtt import (
     MQTT_URL_ALLOWED,
     TOPIC_PREFIX_ALLOWED,
     MqttBroker,
-    check_ca_file,
-    check_client_id,
-    check_mqtt_url,
-    check_topic_prefix,
+    check_mqtt_value,
     parse_mqtt_url,
 )
 from vms_desktop.settings.paths import (
@@ -556,25 +553,12 @@ class Settings(BaseSettings):
     def _check_token(cls, value: Any) -> Any:
         return check_token(value) if isinstance(value, str) else value
 
-    @field_validator("mqtt_url", mode="before")
+    @field_validator(
+        "mqtt_url", "mqtt_ca_file", "mqtt_topic_prefix", "mqtt_client_id", mode="before"
+    )
     @classmethod
-    def _check_mqtt_url(cls, value: Any) -> Any:
-        return check_mqtt_url(value) if isinstance(value, str) else value
-
-    @field_validator("mqtt_ca_file", mode="before")
-    @classmethod
-    def _check_ca_file(cls, value: Any) -> Any:
-        return check_ca_file(value) if isinstance(value, str | os.PathLike) else value
-
-    @field_validator("mqtt_topic_prefix", mode="before")
-    @classmethod
-    def _check_topic_prefix(cls, value: Any) -> Any:
-        return check_topic_prefix(value) if isinstance(value, str) else value
-
-    @field_validator("mqtt_client_id", mode="before")
-    @classmethod
-    def _check_client_id(cls, value: Any) -> Any:
-        return check_client_id(value) if isinstance(value, str) else value
+    def _check_mqtt(cls, value: Any, info: ValidationInfo) -> Any:
+        return check_mqtt_value(info.field_name or "", value)
 
     @field_validator("mqtt_ha_discovery", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from vms_desktop.settings.values import absolute_path, has_control, split_url
@@ -117,3 +118,19 @@ def check_client_id(value: str) -> str:
     if _CLIENT_ID.fullmatch(value) is None:
         raise ValueError("is empty, too long or has a character not allowed")
     return value
+
+
+def check_mqtt_value(field: str, value: Any) -> Any:
+    """One MQTT setting's text checked (and normalised) as its field needs; other values as
+    they are, for pydantic to judge.
+    """
+    if field == "mqtt_ca_file":
+        return check_ca_file(value) if isinstance(value, str | os.PathLike) else value
+    if not isinstance(value, str):
+        return value
+    checks = {
+        "mqtt_url": check_mqtt_url,
+        "mqtt_topic_prefix": check_topic_prefix,
+        "mqtt_client_id": check_client_id,
+    }
+    return checks[field](value)
