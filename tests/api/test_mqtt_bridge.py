@@ -236,6 +236,27 @@ def test_a_wrong_password_is_logged_clearly_and_the_app_goes_on(
         bridge.stop()
 
 
+def test_a_broker_down_at_start_is_reached_once_it_comes(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    late = MosquittoBroker()  # its ports chosen, nothing listening yet
+    try:
+        bridge = _bridge(runtime, late.url(), "late", reconnect_max=2)
+        bridge.start()
+        try:
+            wait_until(lambda: "Connection refused" in caplog.text, 10, "the refusal logged")
+            assert "the broker cannot be reached" in caplog.text
+            late.start()
+            wait_until(lambda: bridge.connected, 15, "connected once the broker is up")
+            with watching(late, "late/cameras/+/state", "late/available") as w:
+                assert w.wait_for("late/available").payload == b"online"
+                assert w.wait_for(f"late/cameras/{CAMERA}/state").retain
+        finally:
+            bridge.stop()
+    finally:
+        late.close()
+
+
 # paho 2.2 does not close the socket whose TLS handshake failed; the garbage collector does.
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
