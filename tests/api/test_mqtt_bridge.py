@@ -275,6 +275,25 @@ def test_a_broker_certificate_from_an_unknown_ca_is_logged_clearly(
         bridge.stop()
 
 
+def test_an_event_waits_while_the_clip_queue_is_full(
+    broker: MosquittoBroker, runtime: Runtime
+) -> None:
+    later = datetime.now(UTC) + timedelta(minutes=20)
+    counts = _counts(runtime)
+    limit = runtime.service.max_pending
+    runtime.service.max_pending = 0  # no room: the service answers "busy" (429 over HTTP)
+    try:
+        with watching(broker, f"{PREFIX}/errors") as watcher:
+            watcher.publish(f"{PREFIX}/events", event("mq-busy", at=later))
+            wait_until(lambda: (_counts(runtime) - counts)["deferred"] >= 1, 10, "deferred")
+            assert runtime.service.jobs.get("mq-busy") is None
+            runtime.service.max_pending = limit
+            wait_until(lambda: runtime.service.jobs.get("mq-busy"), 10, "taken once there is room")
+            assert watcher.seen(f"{PREFIX}/errors") == []
+    finally:
+        runtime.service.max_pending = limit
+
+
 def test_a_burst_of_a_thousand_events_makes_a_thousand_jobs(
     broker: MosquittoBroker, runtime: Runtime
 ) -> None:

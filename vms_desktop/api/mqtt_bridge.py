@@ -36,7 +36,9 @@ from vms_desktop.api.mqtt_topics import (
 from vms_desktop.api.notice_json import NoticeLinks, ServiceLinks, notice_json
 from vms_desktop.api.schemas import GenerateRequest
 from vms_desktop.domain.clip import Event
+from vms_desktop.domain.errors import ServiceBusyError
 from vms_desktop.domain.notice import Notice, NoticeKind
+from vms_desktop.engine.clip_outcomes import GenerateResult
 from vms_desktop.engine.clip_service import ClipService
 from vms_desktop.engine.health import HealthMonitor
 from vms_desktop.engine.notices import NoticeHub
@@ -56,6 +58,8 @@ _NOTICE_BACKLOG = 10_000
 _OUTBOUND_BACKLOG = 5_000
 # Events handed to the clip service at once (its calls touch SQLite).
 _INTAKE_THREADS = 2
+# Longest pause before an event the clip queue had no room for is offered again.
+BUSY_RETRY_SECONDS = 2.0
 _REPUBLISH = object()
 _STOP = object()
 
@@ -114,13 +118,14 @@ class MqttBridge:
         self._publisher: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._connected = threading.Event()
+        self._stopping = threading.Event()
         self._failure: str | None = None
         # Bumped on each connection: a message id only acknowledges on the connection it
         # came in on.
         self._generation = 0
         self._lock = threading.Lock()
         # Events taken so far: "accepted" (a new job), "repeated" (the job already there),
-        # "refused" (an answer on the errors topic).
+        # "refused" (an answer on the errors topic), "deferred" (no room yet: offered again).
         self.counts: Counter[str] = Counter()
         self.client = self._make_client()
 
@@ -145,6 +150,7 @@ class MqttBridge:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self._stopping.set()
         self._intake.shutdown(wait=True, cancel_futures=True)
         if self._publisher is not None:
             self._put(_STOP)
@@ -256,11 +262,7 @@ class MqttBridge:
         raw = request.event
         event = Event(raw.id, raw.camera_id, raw.event_type, raw.timestamp)
         try:
-            result = self.service.generate(
-                event,
-                pre_seconds=request.pre_event_seconds,
-                post_seconds=request.post_event_seconds,
-            )
+            result = self._generate(event, request)
         except ValueError as exc:
             self._refuse(422, str(exc), event.id)
         except Exception as exc:
@@ -271,8 +273,28 @@ class MqttBridge:
             else:
                 self._refuse(answer.status_code, json.loads(bytes(answer.body))["detail"], event.id)
         else:
+            if result is None:
+                return  # stopping: unacknowledged, the broker delivers it again next session
             self._count("accepted" if result.created else "repeated")
         self._ack(message, generation)
+
+    def _generate(self, event: Event, request: GenerateRequest) -> GenerateResult | None:
+        """The service's answer, waiting while its queue is full (None: stopped meanwhile)."""
+        while True:
+            try:
+                return self.service.generate(
+                    event,
+                    pre_seconds=request.pre_event_seconds,
+                    post_seconds=request.post_event_seconds,
+                )
+            except ServiceBusyError as exc:
+                # A publisher cannot be told to come back later as an HTTP client can: the
+                # event waits here, unacknowledged, which also slows the broker's deliveries.
+                self._count("deferred")
+                log.info("MQTT: event %s waits for room in the clip queue", event.id)
+                pause = min(max(float(exc.retry_after), 0.2), BUSY_RETRY_SECONDS)
+                if self._stopping.wait(pause):
+                    return None
 
     def _count(self, outcome: str) -> None:
         with self._lock:
