@@ -3,14 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # What the test suite drives for real: the ffmpeg/ffprobe CLIs (independent checks and the
-# benchmark reference) and GStreamer's RTSP server (a real camera with Basic auth).
+# benchmark reference), GStreamer's RTSP server (a real camera with Basic auth) and Mosquitto
+# (an MQTT broker with passwords and TLS).
 # Qt's libraries for the window (xcb) and for tests drawing offscreen; Xvfb for screenshots.
 QT_PACKAGES := libegl1 libgl1 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 \
 	libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 \
 	libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxcb-xinerama0
 # PyInstaller reads binaries with binutils; the bundle's tests validate its desktop entry.
 BUNDLE_PACKAGES := binutils $(QT_PACKAGES)
-TEST_PACKAGES := ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
+TEST_PACKAGES := ffmpeg mosquitto python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad \
 	xvfb xauth xdotool imagemagick desktop-file-utils $(BUNDLE_PACKAGES)
 RUN_PACKAGES := $(QT_PACKAGES)

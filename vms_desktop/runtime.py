@@ -36,6 +36,7 @@ from vms_desktop.storage.signing import UrlSigner, load_or_create_key
 from vms_desktop.storage.webhook_queue import WebhookQueue
 
 if TYPE_CHECKING:
+    from vms_desktop.api.mqtt_bridge import MqttBridge
     from vms_desktop.storage.outbox import UploadOutbox
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class Runtime:
     webhooks: WebhookSender | None = None
     health_notices: HealthNotices | None = None
     api: ApiServer | None = None
+    mqtt: MqttBridge | None = None
     started: list[str] = field(default_factory=list)
     _console: EmbeddedConsole | None = field(default=None, init=False, repr=False)
 
@@ -157,6 +159,13 @@ class Runtime:
         self.started.append("health")
         self.health_notices = HealthNotices(self.notices, self.health.snapshot)
         self.health_notices.start()
+        if self.settings.mqtt_broker is not None:
+            # Imported here: only a configuration with MQTT_URL loads paho.
+            from vms_desktop.api.mqtt_bridge import bridge_from_settings
+
+            self.mqtt = bridge_from_settings(self.settings, self.service, self.notices, self.health)
+            self.mqtt.start()
+            self.started.append("mqtt")
         if with_api:
             self.api = self.make_api_server()
             self.api.start()
@@ -174,6 +183,9 @@ class Runtime:
         if self.health_notices is not None:
             self.health_notices.stop()
             self.health_notices = None
+        if self.mqtt is not None:
+            self.mqtt.stop()
+            self.mqtt = None
         if "health" in self.started:
             self.health.stop()
         if "service" in self.started:

@@ -51,6 +51,18 @@ def consistency_problems(settings: Settings, skip: frozenset[str]) -> list[Probl
                     "(boto3's usual credential chain)",
                 )
             )
+    if (
+        checkable("mqtt_url", "mqtt_ca_file")
+        and settings.mqtt_ca_file is not None
+        and (settings.mqtt_broker is None or not settings.mqtt_broker.tls)
+    ):
+        problems.append(
+            (
+                "MQTT_CA_FILE",
+                "is set but MQTT_URL is not an mqtts:// URL; allowed: a CA file with "
+                "MQTT_URL=mqtts://..., or no MQTT_CA_FILE",
+            )
+        )
     pre, post = settings.pre_event_buffer_seconds, settings.post_event_buffer_seconds
     duration = settings.clip_duration_seconds
     if (

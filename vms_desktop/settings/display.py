@@ -13,6 +13,9 @@ from vms_desktop.settings.messages import format_number
 if TYPE_CHECKING:
     from vms_desktop.settings.model import Settings
 
+# Settings kept secret as a whole because their URL carries credentials.
+_SECRET_URLS = frozenset({"MQTT_URL"})
+
 
 def describe_settings(settings: Settings) -> list[tuple[str, str]]:
     """(variable, display value) for every setting, safe for start-up logs and screens."""
@@ -20,7 +23,12 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
     for name, info in type(settings).model_fields.items():
         if not info.alias:
             continue
-        rows.append((info.alias, display_value(getattr(settings, name))))
+        value = getattr(settings, name)
+        if info.alias in _SECRET_URLS and isinstance(value, SecretStr):
+            # The broker's address helps; only its credentials are secret.
+            rows.append((info.alias, redact_url(value.get_secret_value())))
+            continue
+        rows.append((info.alias, display_value(value)))
     for camera in settings.cameras:
         rows.append((camera_variable(camera.id), camera.display_url))
         if camera.name:

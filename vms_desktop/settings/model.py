@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +34,15 @@ from vms_desktop.settings.cameras import (
 from vms_desktop.settings.consistency import consistency_problems
 from vms_desktop.settings.display import describe_settings
 from vms_desktop.settings.messages import SettingsError, field_name, field_problems
+from vms_desktop.settings.mqtt import (
+    CLIENT_ID_ALLOWED,
+    DEFAULT_TOPIC_PREFIX,
+    MQTT_URL_ALLOWED,
+    TOPIC_PREFIX_ALLOWED,
+    MqttBroker,
+    check_mqtt_value,
+    parse_mqtt_url,
+)
 from vms_desktop.settings.paths import (
     default_buffer_path,
     default_state_path,
@@ -423,6 +433,38 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
     )
 
+    # --- Additions: MQTT ---
+    mqtt_url: SecretStr | None = _setting(
+        "MQTT_URL",
+        "MQTT broker to take events from and publish clip, camera and health states to; unset: "
+        "no MQTT.",
+        MQTT_URL_ALLOWED,
+    )
+    mqtt_ca_file: Path | None = _setting(
+        "MQTT_CA_FILE",
+        "CA certificate (PEM) that signs the broker's certificate, for a private CA with "
+        "mqtts://; unset: the system's CAs.",
+        "the path of a readable PEM file",
+    )
+    mqtt_topic_prefix: str = _setting(
+        "MQTT_TOPIC_PREFIX",
+        "First level(s) of every MQTT topic the app uses (<prefix>/events, <prefix>/clips/...).",
+        TOPIC_PREFIX_ALLOWED,
+        DEFAULT_TOPIC_PREFIX,
+    )
+    mqtt_client_id: str | None = _setting(
+        "MQTT_CLIENT_ID",
+        "MQTT client id (unset: vms-desktop-<host name>); two apps on one broker need "
+        "different ids.",
+        CLIENT_ID_ALLOWED,
+    )
+    mqtt_ha_discovery: bool = _setting(
+        "MQTT_HA_DISCOVERY",
+        "Publish Home Assistant MQTT discovery messages for each camera and the upload queue.",
+        "on or off",
+        False,
+    )
+
     # --- Additions: logging ---
     log_level: LogLevel = _setting(
         "LOG_LEVEL",
@@ -510,6 +552,18 @@ class Settings(BaseSettings):
     @classmethod
     def _check_token(cls, value: Any) -> Any:
         return check_token(value) if isinstance(value, str) else value
+
+    @field_validator(
+        "mqtt_url", "mqtt_ca_file", "mqtt_topic_prefix", "mqtt_client_id", mode="before"
+    )
+    @classmethod
+    def _check_mqtt(cls, value: Any, info: ValidationInfo) -> Any:
+        return check_mqtt_value(info.field_name or "", value)
+
+    @field_validator("mqtt_ha_discovery", mode="before")
+    @classmethod
+    def _switch_word(cls, value: Any) -> Any:
+        return _SWITCH_WORDS.get(value.strip().lower(), value) if isinstance(value, str) else value
 
     @field_validator("cameras")
     @classmethod
@@ -626,6 +680,16 @@ class Settings(BaseSettings):
         return is_loopback(self.api_host)
 
     @property
+    def mqtt_broker(self) -> MqttBroker | None:
+        """The MQTT broker to use (its CA file from the URL or MQTT_CA_FILE), or None."""
+        if self.mqtt_url is None:
+            return None
+        broker = parse_mqtt_url(self.mqtt_url.get_secret_value())
+        if broker.ca_file is None and self.mqtt_ca_file is not None:
+            return dataclasses.replace(broker, ca_file=self.mqtt_ca_file)
+        return broker
+
+    @property
     def loaded_from(self) -> tuple[str, ...]:
         """Where ``load_settings`` found values: the environment and the ``.env`` files read."""
         return self._loaded_from
@@ -645,6 +709,9 @@ class Settings(BaseSettings):
         for secret in secrets:
             if secret is not None:
                 values.append(secret.get_secret_value())
+        broker = self.mqtt_broker
+        if broker is not None and broker.password:
+            values.append(broker.password)
         for url in (*(camera.url for camera in self.cameras), *self.webhook_urls):
             values += url_passwords(url)
         return tuple(dict.fromkeys(value for value in values if value))
