@@ -38,8 +38,7 @@ from vms_desktop.api.schemas import GenerateRequest
 from vms_desktop.domain.clip import Event
 from vms_desktop.domain.errors import ServiceBusyError
 from vms_desktop.domain.notice import Notice, NoticeKind
-from vms_desktop.engine.clip_outcomes import GenerateResult
-from vms_desktop.engine.clip_service import ClipService
+from vms_desktop.engine.clip_service import ClipService, GenerateResult
 from vms_desktop.engine.health import HealthMonitor
 from vms_desktop.engine.notices import NoticeHub
 from vms_desktop.settings import Settings
