@@ -26,6 +26,8 @@ _USER_SETTINGS = (
     "CLIP_",
     "LOG_",
     "RECORDING_",
+    "MQTT_",
+    "WEBHOOK_",
 )
 
 
