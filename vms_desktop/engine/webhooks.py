@@ -9,11 +9,11 @@ import logging
 import queue
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 from vms_desktop.domain.clip import ClipStatus, iso
 from vms_desktop.domain.notice import Notice, NoticeKind
@@ -76,7 +76,7 @@ class WebhookSender:
         *,
         secret: str | None = None,
         retry: RetryPolicy | None = None,
-        timeout: httpx.Timeout | None = None,
+        timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.queue = deliveries
@@ -87,11 +87,10 @@ class WebhookSender:
         self._incoming: queue.SimpleQueue[Notice] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._client = httpx.Client(
-            timeout=timeout or httpx.Timeout(5.0, connect=3.0),
-            follow_redirects=False,
-            headers={"User-Agent": "vms_desktop-webhooks"},
-        )
+        self._timeout = timeout
+        # The standard library's client: a runtime dependency less in the bundle; redirects are
+        # not followed (a receiver that moved answers 3xx, which counts as refused).
+        self._opener = urllib.request.build_opener(_NoRedirects)
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
 
     def on_notice(self, notice: Notice) -> None:
@@ -112,7 +111,6 @@ class WebhookSender:
             self._thread.join(timeout)
         else:
             self._file_incoming()
-        self._client.close()
         self.queue.close()
 
     def _run(self) -> None:
@@ -165,15 +163,23 @@ class WebhookSender:
 
     def _attempt(self, delivery: Delivery) -> bool:
         """Try once; True when the delivery is over (accepted or refused for good)."""
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "User-Agent": "vms_desktop-webhooks"}
         if self._secret:
             headers[SIGNATURE_HEADER] = signature(self._secret, int(self._clock()), delivery.body)
         shown = redact_url(delivery.url)
+        request = urllib.request.Request(
+            delivery.url, data=delivery.body, headers=headers, method="POST"
+        )
+        status: int | None
         try:
-            answer = self._client.post(delivery.url, content=delivery.body, headers=headers)
-            status = answer.status_code
+            with self._opener.open(request, timeout=self._timeout) as answer:
+                status = int(answer.status)
             reason = f"HTTP {status}"
-        except httpx.HTTPError as exc:
+        except urllib.error.HTTPError as exc:
+            status = int(exc.code)
+            reason = f"HTTP {status}"
+            exc.close()
+        except (OSError, ValueError) as exc:  # refused, unreachable, timed out, bad answer
             status = None
             reason = redact_url(f"{type(exc).__name__}: {exc}")
         if status is not None and 200 <= status < 300:
@@ -200,3 +206,10 @@ class WebhookSender:
 
 
 __all__ = ["SIGNATURE_HEADER", "RetryPolicy", "WebhookSender", "signature", "webhook_type"]
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Turns every redirect into an HTTPError carrying its 3xx status."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
