@@ -98,3 +98,17 @@ def test_an_unreachable_storage_is_stuck_at_once_and_clears_when_it_answers() ->
     assert rules.on_storage(reachable=False, upload_queue=2, detail="connection refused") == []
     [moving] = rules.on_storage(reachable=True, upload_queue=1)
     assert moving.kind is AlertKind.UPLOAD_MOVING
+
+
+def test_states_read_at_start_yield_to_changes_told_meanwhile() -> None:
+    clock = Clock()
+    rules = AlertRules(camera_grace=5.0, clock=clock)
+    rules.on_camera_status(status(CameraState.STOPPED, "cam02"))  # told before the reading
+    reading = [status(CameraState.RECORDING), status(CameraState.RECORDING, "cam02")]
+    assert rules.learn(reading) == []
+    rules.on_camera_status(status(CameraState.STOPPED))
+    clock.now += 5.0
+    # cam01 recorded (read at start), so it is down; cam02 never recorded as far as told.
+    assert [(alert.kind, alert.subject) for alert in rules.tick()] == [
+        (AlertKind.CAMERA_DOWN, "cam01")
+    ]

@@ -92,6 +92,16 @@ class AlertRules:
             camera.left_at = now
         return alerts + self.tick()
 
+    def learn(self, statuses: list[CameraStatus]) -> list[Alert]:
+        """States read at start: taken only for cameras not heard of yet, since a change told
+        meanwhile is newer than the reading.
+        """
+        alerts: list[Alert] = []
+        for status in statuses:
+            if status.camera_id not in self._cameras:
+                alerts += self.on_camera_status(status)
+        return alerts
+
     def _cameras_down(self, now: float) -> list[Alert]:
         alerts: list[Alert] = []
         for camera_id, camera in sorted(self._cameras.items()):
