@@ -89,10 +89,18 @@ def test_a_queue_that_does_not_shrink_is_stuck_until_it_moves() -> None:
     assert rules.on_storage(reachable=True, upload_queue=0) == []
 
 
-def test_an_unreachable_storage_is_stuck_at_once_and_clears_when_it_answers() -> None:
+def test_an_unreachable_storage_is_stuck_after_its_grace_and_clears_when_it_answers() -> None:
     clock = Clock()
-    rules = AlertRules(upload_patience=60.0, clock=clock)
-    [stuck] = rules.on_storage(reachable=False, upload_queue=1, detail="connection refused")
+    rules = AlertRules(upload_patience=60.0, storage_grace=10.0, clock=clock)
+    # Not answering yet at start, then answering: no alarm.
+    assert rules.on_storage(reachable=False, upload_queue=0, detail="not checked yet") == []
+    clock.now += 2.0
+    assert rules.on_storage(reachable=True, upload_queue=0) == []
+    assert rules.on_storage(reachable=False, upload_queue=1, detail="connection refused") == []
+    clock.now += 9.0
+    assert rules.tick() == []
+    clock.now += 1.0
+    [stuck] = rules.tick()
     assert stuck.kind is AlertKind.UPLOAD_STUCK and "connection refused" in stuck.text
     clock.now += 10.0
     assert rules.on_storage(reachable=False, upload_queue=2, detail="connection refused") == []

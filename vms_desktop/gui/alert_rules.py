@@ -13,6 +13,9 @@ from vms_desktop.domain.camera import CameraState, CameraStatus
 CAMERA_GRACE_SECONDS = 5.0
 # Uploads come and go in bursts; a queue that has not shrunk for this long is stuck.
 UPLOAD_PATIENCE_SECONDS = 60.0
+# The storage reads "not checked yet" until its first probe answers, and a probe can fail once:
+# only a storage unreachable for this long is worth a warning.
+STORAGE_GRACE_SECONDS = 10.0
 STORAGE_SUBJECT = "storage"
 
 
@@ -61,13 +64,15 @@ class AlertRules:
         *,
         camera_grace: float = CAMERA_GRACE_SECONDS,
         upload_patience: float = UPLOAD_PATIENCE_SECONDS,
+        storage_grace: float = STORAGE_GRACE_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.camera_grace = camera_grace
         self.upload_patience = upload_patience
+        self.storage_grace = storage_grace
         self._clock = clock
         self._cameras: dict[str, _Camera] = {}
-        self._reachable = True
+        self._unreachable_since: float | None = None
         self._detail = ""
         self._queue = 0
         self._queue_moved_at = 0.0  # when the queue last shrank or became non-empty
@@ -123,20 +128,25 @@ class AlertRules:
         if upload_queue < self._queue or (upload_queue > 0 and self._queue == 0):
             self._queue_moved_at = now
         self._queue = upload_queue
-        self._reachable = reachable
+        if reachable:
+            self._unreachable_since = None
+        elif self._unreachable_since is None:
+            self._unreachable_since = now
         self._detail = detail
         return self.tick()
 
     def _upload_change(self, now: float) -> list[Alert]:
         stalled = self._queue > 0 and now - self._queue_moved_at >= self.upload_patience
-        stuck = not self._reachable or stalled
+        away = self._unreachable_since
+        unreachable = away is not None and now - away >= self.storage_grace
+        stuck = unreachable or stalled
         if stuck == self._stuck:
             return []
         self._stuck = stuck
         if not stuck:
             text = f"Uploads are moving again ({self._queue} waiting)"
             return [Alert(AlertKind.UPLOAD_MOVING, STORAGE_SUBJECT, text, now)]
-        if not self._reachable:
+        if unreachable:
             why = f": {self._detail}" if self._detail else ""
             text = f"The storage is unreachable{why}; {self._queue} clips wait to upload"
         else:
