@@ -305,6 +305,9 @@ class MainWindow(QMainWindow):
     def _raise_alerts(self, alerts: list[Alert]) -> None:
         """Tell the operator: on top of the feed, in the tray, and with a beep if wanted."""
         for alert in alerts:
+            # Logged too, so that an alert nobody watched is still on record.
+            level = logging.WARNING if alert.kind.is_warning else logging.INFO
+            log.log(level, "alert %s: %s", alert.kind.value, alert.text)
             self.events.show_alert(alert)
             if self.tray.isVisible():
                 icon = (
