@@ -1,9 +1,12 @@
-"""The live event feed: events from detectors and operators, with their clip's progress."""
+"""The live event feed: alerts on top, then events from detectors and operators with their
+clip's progress.
+"""
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -13,7 +16,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -32,13 +35,17 @@ from PySide6.QtWidgets import (
 from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
 from vms_desktop.domain.clip_query import to_ms
 from vms_desktop.engine.console_port import CatalogueChange
+from vms_desktop.gui import palette
+from vms_desktop.gui.alert_rules import Alert
 from vms_desktop.gui.time_text import local_time_text
 
 JobRole = Qt.ItemDataRole.UserRole + 1
 ProgressRole = Qt.ItemDataRole.UserRole + 2
+AlertRole = Qt.ItemDataRole.UserRole + 3
 
 _COLUMNS = ("Time", "Camera", "Type", "Clip")
 MAX_ROWS = 500
+MAX_ALERTS = 20  # the newest alerts; older ones have been seen or are over
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -49,17 +56,24 @@ class _Row:
 
 
 class EventFeedModel(QAbstractTableModel):
-    """Events, newest event first, each with its clip job's state; updated in place as jobs
-    move, and following the catalogue (a deleted clip's event leaves, a synced one arrives).
+    """Alerts first (newest first), then events, newest event first, each with its clip job's
+    state; updated in place as jobs move, and following the catalogue (a deleted clip's event
+    leaves, a synced one arrives).
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._alerts: list[Alert] = []
         self._rows: list[_Row] = []
         self._by_id: dict[str, _Row] = {}
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self._alerts) + len(self._rows)
+
+    @property
+    def alert_count(self) -> int:
+        """How many rows at the top are alerts."""
+        return len(self._alerts)
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(_COLUMNS)
@@ -79,9 +93,11 @@ class EventFeedModel(QAbstractTableModel):
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        if not index.isValid() or not 0 <= index.row() < self.rowCount():
             return None
-        job = self._rows[index.row()].job
+        if index.row() < len(self._alerts):
+            return _alert_data(self._alerts[index.row()], index.column(), role)
+        job = self._rows[index.row() - len(self._alerts)].job
         column = index.column()
         if role == JobRole:
             return job
@@ -103,8 +119,24 @@ class EventFeedModel(QAbstractTableModel):
         return None
 
     def job_at(self, row: int) -> ClipJob | None:
-        """The job shown in a row."""
+        """The job shown in a row (None for an alert's row)."""
+        row -= len(self._alerts)
         return self._rows[row].job if 0 <= row < len(self._rows) else None
+
+    def alert_at(self, row: int) -> Alert | None:
+        """The alert shown in a row (None for an event's row)."""
+        return self._alerts[row] if 0 <= row < len(self._alerts) else None
+
+    def on_alert(self, alert: Alert) -> None:
+        """Show an alert at the top; the oldest one leaves beyond :data:`MAX_ALERTS`."""
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        self._alerts.insert(0, alert)
+        self.endInsertRows()
+        if len(self._alerts) > MAX_ALERTS:
+            last = len(self._alerts) - 1
+            self.beginRemoveRows(QModelIndex(), last, last)
+            self._alerts.pop()
+            self.endRemoveRows()
 
     def on_job(self, job: ClipJob, *, replace: bool = True) -> None:
         """Add a new event at its place (newest first), or update the row of a known one
@@ -115,7 +147,7 @@ class EventFeedModel(QAbstractTableModel):
             if not replace:
                 return
             row.job = job
-            position = self._rows.index(row)
+            position = len(self._alerts) + self._rows.index(row)
             self.dataChanged.emit(self.index(position, 0), self.index(position, len(_COLUMNS) - 1))
             return
         # Before every row of the same moment or older: the newest arrival leads a tie.
@@ -123,13 +155,14 @@ class EventFeedModel(QAbstractTableModel):
         position = bisect.bisect_left(keys, -to_ms(job.event.timestamp))
         if position >= MAX_ROWS:
             return  # older than everything kept
-        self.beginInsertRows(QModelIndex(), position, position)
+        shown = len(self._alerts) + position
+        self.beginInsertRows(QModelIndex(), shown, shown)
         row = _Row(job)
         self._rows.insert(position, row)
         self._by_id[job.event.id] = row
         self.endInsertRows()
         if len(self._rows) > MAX_ROWS:
-            last = len(self._rows) - 1
+            last = self.rowCount() - 1
             self.beginRemoveRows(QModelIndex(), last, last)
             dropped = self._rows.pop()
             self._by_id.pop(dropped.job.event.id, None)
@@ -146,7 +179,8 @@ class EventFeedModel(QAbstractTableModel):
         if row is None:
             return False
         position = self._rows.index(row)
-        self.beginRemoveRows(QModelIndex(), position, position)
+        shown = len(self._alerts) + position
+        self.beginRemoveRows(QModelIndex(), shown, shown)
         del self._rows[position]
         self.endRemoveRows()
         return True
@@ -159,6 +193,34 @@ class EventFeedModel(QAbstractTableModel):
                 self.remove_event(meta.event_id)
         for meta in change.added:
             self.on_clip(meta)
+
+
+def _alert_data(alert: Alert, column: int, role: int) -> object:
+    """An alert's row: its time, camera, kind and text, in the colours of a warning."""
+    warning = alert.kind.is_warning
+    if role == AlertRole:
+        return alert
+    if role == Qt.ItemDataRole.DisplayRole:
+        moment = datetime.fromtimestamp(alert.at, UTC)
+        texts = (local_time_text(moment, date=False), alert.subject, alert.kind.value, alert.text)
+        return texts[column] if 0 <= column < len(texts) else None
+    if role == Qt.ItemDataRole.ToolTipRole:
+        moment = datetime.fromtimestamp(alert.at, UTC)
+        return f"{local_time_text(moment)}\n{alert.text}"
+    if role == Qt.ItemDataRole.DecorationRole and column == 0:
+        icon = (
+            QStyle.StandardPixmap.SP_MessageBoxWarning
+            if warning
+            else QStyle.StandardPixmap.SP_DialogApplyButton
+        )
+        return QApplication.style().standardIcon(icon)
+    if role == Qt.ItemDataRole.BackgroundRole:
+        tint = QColor(palette.PENDING if warning else palette.CHART_STORAGE)
+        tint.setAlpha(70)
+        return tint
+    if role == Qt.ItemDataRole.ForegroundRole and warning:
+        return palette.ERROR_TEXT
+    return None
 
 
 def _status_text(job: ClipJob) -> str:
@@ -230,6 +292,12 @@ class EventFeedPanel(QWidget):
         index = self.cameras.findText(camera_id)
         if index >= 0:
             self.cameras.setCurrentIndex(index)
+
+    def show_alert(self, alert: Alert) -> None:
+        """Put an alert on top of the feed, in view."""
+        self.model.on_alert(alert)
+        self.view.resizeColumnToContents(0)  # the warning icon widens the time
+        self.view.scrollToTop()
 
     def _on_camera_picked(self, index: int) -> None:
         if index >= 0:

@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QLabel,
     QMainWindow,
@@ -25,6 +26,7 @@ from vms_desktop.domain.clip import ClipJob, ClipMeta, ClipStatus
 from vms_desktop.domain.clip_query import ClipQuery
 from vms_desktop.domain.errors import operator_text
 from vms_desktop.engine.console_port import StorageStatus
+from vms_desktop.gui.alert_rules import Alert, AlertRules
 from vms_desktop.gui.bridge import EngineBridge
 from vms_desktop.gui.dashboard import DashboardPanel
 from vms_desktop.gui.event_feed import EventFeedPanel
@@ -67,6 +69,7 @@ class MainWindow(QMainWindow):
         camera_ids = [camera.id for camera in console.cameras]
         # The service is asked off the GUI thread only, through these tasks.
         self._tasks = BackgroundTasks(2, self)
+        self.alert_rules = AlertRules()
 
         self.live = LiveGrid(console, self, archive=console.open_archive, coverage=console.coverage)
         self.setCentralWidget(self.live)
@@ -133,9 +136,19 @@ class MainWindow(QMainWindow):
             self._on_feed_failed,
         )
 
+        # States changed before the bridge listened are read once; later ones are told.
+        self._tasks.submit(
+            console.camera_statuses,
+            lambda statuses: self._raise_alerts(self.alert_rules.learn(statuses)),
+        )
+
         self._status_timer = QTimer(self)
         self._status_timer.timeout.connect(self._refresh_status_bar)
         self._status_timer.start(2000)
+        # A camera's grace runs out with nothing new arriving: looked at every second.
+        self._alert_timer = QTimer(self)
+        self._alert_timer.timeout.connect(lambda: self._raise_alerts(self.alert_rules.tick()))
+        self._alert_timer.start(1000)
         self._refresh_status_bar()
         self._restore_layout()
 
@@ -174,6 +187,14 @@ class MainWindow(QMainWindow):
         mark.triggered.connect(self._on_mark_selected)
         events.addAction(mark)
         self.mark_action = mark
+        events.addSeparator()
+        sound = QAction("Alert &sound", self)
+        sound.setCheckable(True)
+        sound.setToolTip("Beep when a camera goes down or uploads are stuck")
+        sound.setChecked(bool(self.qsettings.value("alert_sound", False, type=bool)))
+        sound.toggled.connect(lambda on: self.qsettings.setValue("alert_sound", on))
+        events.addAction(sound)
+        self.alert_sound_action = sound
 
         self._build_archive_menu()
 
@@ -240,6 +261,13 @@ class MainWindow(QMainWindow):
         else:
             self.disk_label.setText("")
         self.queue_label.setText(f"Upload queue {status.upload_queue}")
+        self._raise_alerts(
+            self.alert_rules.on_storage(
+                reachable=storage.reachable,
+                upload_queue=status.upload_queue,
+                detail=storage.detail,
+            )
+        )
 
     def _on_api_menu(self, position: object) -> None:
         menu = QMenu(self)
@@ -270,8 +298,26 @@ class MainWindow(QMainWindow):
 
     def _on_camera_status(self, status: CameraStatus) -> None:
         self.live.on_camera_status(status)
+        self._raise_alerts(self.alert_rules.on_camera_status(status))
         if status.state in (CameraState.OFFLINE, CameraState.AUTH_FAILED):
             self.show_notice(f"Camera {status.camera_id}: {status.state.value} ({status.reason})")
+
+    def _raise_alerts(self, alerts: list[Alert]) -> None:
+        """Tell the operator: on top of the feed, in the tray, and with a beep if wanted."""
+        for alert in alerts:
+            # Logged too, so that an alert nobody watched is still on record.
+            level = logging.WARNING if alert.kind.is_warning else logging.INFO
+            log.log(level, "alert %s: %s", alert.kind.value, alert.text)
+            self.events.show_alert(alert)
+            if self.tray.isVisible():
+                icon = (
+                    QSystemTrayIcon.MessageIcon.Warning
+                    if alert.kind.is_warning
+                    else QSystemTrayIcon.MessageIcon.Information
+                )
+                self.tray.showMessage(alert.kind.value.capitalize(), alert.text, icon, 8000)
+            if alert.kind.is_warning and self.alert_sound_action.isChecked():
+                QApplication.beep()
 
     def _on_job(self, job: ClipJob) -> None:
         known = self.events.model.rowCount()
@@ -454,6 +500,7 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.tray.hide()
         self._status_timer.stop()
+        self._alert_timer.stop()
         self.live.stop()
         self.archive.shutdown()
         self.timeline.stop()
