@@ -206,6 +206,8 @@ class SegmentBuffer:
         self._recent_pieces: deque[int] = deque(maxlen=3)
         # Set when space is short and only the file being written could give some.
         self._split_file = False
+        # The newest closed file, whose piece starts are still held in memory.
+        self._newest_closed: Segment | None = None
         # Bytes of every file, kept up to date rather than summed over a month of files.
         self._bytes = 0
         # End of the newest footage ever removed; footage before a restart's oldest counts too.
@@ -569,8 +571,11 @@ class SegmentBuffer:
             except (OSError, ValueError) as exc:
                 log.warning("finalising a footage file failed: %s", exc)
             segment.closed = True
-            # Its pieces are on disk now; a closed file's index is read when asked for.
-            segment.starts = None
+            # A closed file's index is read from disk when asked for, but the newest one stays
+            # in memory: live playlists ask for its pieces on every reload.
+            if self._newest_closed is not None:
+                self._newest_closed.starts = None
+            self._newest_closed = segment
             self.changed.notify_all()
         self.prune()
 
